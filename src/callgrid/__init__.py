@@ -1,0 +1,1 @@
+"""Callgrid: scheduling and video calls."""

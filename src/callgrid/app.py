@@ -1,0 +1,52 @@
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from callgrid.clock import Clock, system_clock
+from callgrid.config import Settings, get_settings
+from callgrid.db.engine import create_engine, create_sessionmaker
+from callgrid.directory.endpoints import router as directory_router
+from callgrid.errors import ErrorRenderers, install_error_handlers
+from callgrid.limits import BodySizeLimit
+from callgrid.tenancy.auth import KeyCache
+from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
+from callgrid.video_calls.endpoints import router as video_calls_router
+from callgrid.video_calls.render import render_error as render_video_calls_error
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Callgrid",
+        version="0.1.0",
+        summary="Schedule and run video calls: webinars, bookings, appointments, rooms, signed webhooks.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.key_cache = KeyCache(ttl=settings.api_key_cache_seconds)
+
+    renderers = ErrorRenderers()
+    renderers.register(VIDEO_CALLS_PREFIX, render_video_calls_error)
+    install_error_handlers(app, renderers)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    app.include_router(directory_router)
+    app.include_router(video_calls_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

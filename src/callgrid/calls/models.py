@@ -1,0 +1,86 @@
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
+
+
+class CallKind(StrEnum):
+    VIDEO_CALL = "video_call"
+    APPOINTMENT = "appointment"
+    BOOKING = "booking"
+
+
+class StoredStatus(StrEnum):
+    """What is written down. `active` and `completed` by time are derived (calls.status)."""
+
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    MODERATOR = "moderator"
+    PARTICIPANT = "participant"
+
+
+class Series(IdMixin, TimestampMixin, Base):
+    """The rule a recurring call was expanded from; every occurrence is its own `Call` row."""
+
+    __tablename__ = "series"
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    host_id: Mapped[UUID | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    frequency: Mapped[str] = mapped_column(String(16))
+    weekdays: Mapped[list[int] | None] = mapped_column(JSON, default=None)  # 0 = Monday
+    local_start: Mapped[str] = mapped_column(String(5))  # HH:MM wall time in `timezone`
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+
+
+class Call(IdMixin, TimestampMixin, Base):
+    """One scheduled occurrence. Video calls, appointments and bookings are all calls.
+
+    On PostgreSQL the migration adds an exclusion constraint: two calls of one host that are
+    not cancelled and were not created with `allow_overlap` never overlap.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_host_id_starts_at", "host_id", "starts_at"),
+        Index("ix_calls_organization_id_starts_at", "organization_id", "starts_at", "id"),
+        Index("ix_calls_series_id", "series_id"),
+        Index("ix_calls_product_id_starts_at", "product_id", "starts_at"),
+    )
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    host_id: Mapped[UUID | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(255))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[str] = mapped_column(String(16), default=StoredStatus.SCHEDULED)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    allow_overlap: Mapped[bool] = mapped_column(Boolean, default=False)
+    series_id: Mapped[UUID | None] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
+    product_id: Mapped[UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    # Per-call feature flags (the appointments API's `config`).
+    config: Mapped[dict | None] = mapped_column(JSON, default=None)
+
+
+class Participant(IdMixin, TimestampMixin, Base):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("call_id", "unique_id"), Index("ix_participants_unique_id", "unique_id"))
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    call_id: Mapped[UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    unique_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(60))
+    role: Mapped[str] = mapped_column(String(16), default=Role.PARTICIPANT)
+    contact_id: Mapped[UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))

@@ -1,0 +1,140 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import column, func, or_, select, values
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.calls.models import Call, Participant, StoredStatus
+from callgrid.db.base import UTCDateTime
+from callgrid.directory.models import Host, Product, Subscription
+from callgrid.scheduling import Interval
+
+# No call lasts longer than this; it turns "ends after s" into "starts after s - MAX", which
+# an index on (host_id, starts_at) answers with a bounded range scan.
+MAX_CALL_DURATION = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class BookedCall:
+    id: UUID
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    series_id: UUID | None
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.starts_at, self.ends_at)
+
+
+async def overlapping_calls(
+    session: AsyncSession,
+    host_id: UUID,
+    proposed: Sequence[Interval],
+    *,
+    now: datetime,
+    exclude_call_id: UUID | None = None,
+    exclude_series_id: UUID | None = None,
+) -> list[BookedCall]:
+    """The host's non-cancelled, not yet ended calls that overlap any proposed interval."""
+    if not proposed:
+        return []
+    proposals = (
+        values(
+            column("lo", UTCDateTime()), column("s", UTCDateTime()), column("e", UTCDateTime()), name="proposed"
+        )
+        .data([(p.start - MAX_CALL_DURATION, p.start, p.end) for p in proposed])
+        .cte("proposed")
+    )
+    statement = (
+        select(Call.id, Call.title, Call.starts_at, Call.ends_at, Call.series_id)
+        .distinct()
+        .join(
+            proposals,
+            (Call.starts_at > proposals.c.lo) & (Call.starts_at < proposals.c.e) & (Call.ends_at > proposals.c.s),
+        )
+        .where(Call.host_id == host_id, Call.status != StoredStatus.CANCELLED, Call.ends_at > now)
+    )
+    if exclude_call_id is not None:
+        statement = statement.where(Call.id != exclude_call_id)
+    if exclude_series_id is not None:
+        statement = statement.where(or_(Call.series_id.is_(None), Call.series_id != exclude_series_id))
+    rows = (await session.execute(statement)).all()
+    return sorted((BookedCall(*row) for row in rows), key=lambda c: (c.starts_at, c.id))
+
+
+async def get_call(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str | None = None) -> Call | None:
+    statement = select(Call).where(Call.id == call_id, Call.organization_id == organization_id)
+    if kind is not None:
+        statement = statement.where(Call.kind == kind)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def series_calls(session: AsyncSession, organization_id: UUID, series_id: UUID) -> Sequence[Call]:
+    return (
+        (
+            await session.execute(
+                select(Call)
+                .where(Call.organization_id == organization_id, Call.series_id == series_id)
+                .order_by(Call.starts_at, Call.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    organization_id: UUID
+    kind: str
+    host_id: UUID | None = None
+    product_ids: Sequence[UUID] | None = None
+    contact_id: UUID | None = None  # calls of products they subscribe to, and calls they take part in
+    overlapping_from: datetime | None = None
+    overlapping_until: datetime | None = None
+    include_cancelled: bool = False
+
+
+def filtered_calls(f: CallFilter):
+    """Calls matching `f` in start order, each with its host and product."""
+    statement = (
+        select(Call, Host, Product)
+        .join(Host, Host.id == Call.host_id)
+        .outerjoin(Product, Product.id == Call.product_id)
+        .where(Call.organization_id == f.organization_id, Call.kind == f.kind)
+        .order_by(Call.starts_at, Call.id)
+    )
+    if not f.include_cancelled:
+        statement = statement.where(Call.status != StoredStatus.CANCELLED)
+    if f.host_id is not None:
+        statement = statement.where(Call.host_id == f.host_id)
+    if f.product_ids is not None:
+        statement = statement.where(Call.product_id.in_(f.product_ids))
+    if f.overlapping_from is not None:
+        statement = statement.where(Call.ends_at > f.overlapping_from)
+    if f.overlapping_until is not None:
+        statement = statement.where(Call.starts_at < f.overlapping_until)
+    if f.contact_id is not None:
+        subscribed = select(Subscription.product_id).where(Subscription.contact_id == f.contact_id)
+        taking_part = select(Participant.call_id).where(Participant.contact_id == f.contact_id)
+        statement = statement.where(or_(Call.product_id.in_(subscribed), Call.id.in_(taking_part)))
+    return statement
+
+
+async def list_calls(session: AsyncSession, f: CallFilter, offset: int, limit: int) -> tuple[list[tuple[Call, Host, Product | None]], int]:
+    statement = filtered_calls(f)
+    total = (await session.execute(select(func.count()).select_from(statement.with_only_columns(Call.id).order_by(None).subquery()))).scalar_one()
+    rows = (await session.execute(statement.offset(offset).limit(limit))).all()
+    return [tuple(row) for row in rows], total
+
+
+async def get_call_with_relations(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str) -> tuple[Call, Host, Product | None] | None:
+    row = (
+        await session.execute(
+            filtered_calls(CallFilter(organization_id=organization_id, kind=kind, include_cancelled=True)).where(Call.id == call_id)
+        )
+    ).first()
+    return tuple(row) if row else None

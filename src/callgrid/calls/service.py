@@ -1,0 +1,223 @@
+"""Scheduling calls for hosts: the one place that creates, moves and cancels them."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.calls import repository
+from callgrid.calls.models import Call, Series, StoredStatus
+from callgrid.calls.repository import MAX_CALL_DURATION, BookedCall
+from callgrid.calls.status import CallStatus, call_status
+from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.scheduling import Interval, Overlap, Schedule, ScheduleError, expand, find_overlaps, maximum_overlap
+
+
+@dataclass(frozen=True)
+class ConflictReport:
+    proposed: Sequence[Interval]
+    existing: Sequence[BookedCall]
+    overlaps: Sequence[Overlap]
+
+    @property
+    def maximum(self) -> int:
+        return maximum_overlap(self.overlaps)
+
+
+class OverlapConflict(Conflict):
+    def __init__(self, report: ConflictReport):
+        super().__init__(
+            f"the proposed time overlaps {len({o.existing for o in report.overlaps}) or 'another'} existing call(s) of this host",
+            field="start_date",
+        )
+        self.report = report
+
+
+@dataclass
+class Scheduled:
+    calls: list[Call]
+    series: Series | None = None
+
+
+async def check_conflicts(
+    session: AsyncSession,
+    host_id: UUID,
+    proposed: Sequence[Interval],
+    *,
+    now: datetime,
+    exclude_call_id: UUID | None = None,
+    exclude_series_id: UUID | None = None,
+) -> ConflictReport:
+    existing = await repository.overlapping_calls(
+        session, host_id, proposed, now=now, exclude_call_id=exclude_call_id, exclude_series_id=exclude_series_id
+    )
+    overlaps = find_overlaps(proposed, [call.interval for call in existing])
+    return ConflictReport(proposed, existing, overlaps)
+
+
+def _is_exclusion_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23P01" or "exclusion" in str(exc.orig).lower()
+
+
+async def _flush_or_conflict(session: AsyncSession, host_id: UUID | None, proposed: Sequence[Interval], now: datetime, **exclude) -> None:
+    """Flush; if PostgreSQL's exclusion constraint refuses it (a concurrent request won the
+    slot after our check), answer 409 with the calls that won, read in a new transaction."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if host_id is None or not _is_exclusion_violation(exc):
+            raise
+        await session.rollback()
+        raise OverlapConflict(await check_conflicts(session, host_id, proposed, now=now, **exclude)) from None
+
+
+def expand_schedule(schedule: Schedule) -> list[Interval]:
+    try:
+        return expand(schedule)
+    except ScheduleError as exc:
+        raise BadRequest(exc.rule, field=exc.field) from None
+
+
+def _check_new_intervals(intervals: Sequence[Interval], now: datetime) -> None:
+    if intervals[0].start <= now:
+        raise BadRequest("the first occurrence has already started; choose a time in the future", field="start_date")
+    if intervals[0].end - intervals[0].start > MAX_CALL_DURATION:
+        raise BadRequest("a call lasts at most 24 hours", field="duration")
+
+
+async def schedule_calls(
+    session: AsyncSession,
+    *,
+    organization_id: UUID,
+    host_id: UUID | None,
+    kind: str,
+    title: str,
+    schedule: Schedule,
+    now: datetime,
+    allow_overlap: bool = False,
+    product_id: UUID | None = None,
+    config: dict | None = None,
+) -> Scheduled:
+    """Expand `schedule` into calls and insert them, refusing any overlap with the host's
+    upcoming calls unless `allow_overlap`. Nothing is written when it refuses."""
+    intervals = expand_schedule(schedule)
+    _check_new_intervals(intervals, now)
+    if host_id is not None and not allow_overlap:
+        report = await check_conflicts(session, host_id, intervals, now=now)
+        if report.overlaps:
+            raise OverlapConflict(report)
+    series = None
+    if schedule.end_date is not None:
+        series = Series(
+            organization_id=organization_id,
+            host_id=host_id,
+            frequency=schedule.frequency.value,
+            weekdays=sorted(schedule.weekdays) if schedule.weekdays else None,
+            local_start=schedule.local_start.strftime("%H:%M"),
+            duration_minutes=int(schedule.duration.total_seconds() // 60),
+            timezone=schedule.timezone.key,
+            start_date=schedule.start_date,
+            end_date=schedule.end_date,
+        )
+        session.add(series)
+        await session.flush()
+    calls = [
+        Call(
+            organization_id=organization_id,
+            host_id=host_id,
+            kind=kind,
+            title=title,
+            starts_at=interval.start,
+            ends_at=interval.end,
+            timezone=schedule.timezone.key,
+            status=StoredStatus.SCHEDULED,
+            allow_overlap=allow_overlap,
+            series_id=series.id if series else None,
+            product_id=product_id,
+            config=config,
+            created_at=now,
+            updated_at=now,
+        )
+        for interval in intervals
+    ]
+    session.add_all(calls)
+    await _flush_or_conflict(session, host_id, intervals, now)
+    return Scheduled(calls, series)
+
+
+async def get_call(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str | None = None) -> Call:
+    call = await repository.get_call(session, organization_id, call_id, kind)
+    if call is None:
+        raise NotFound(f"no call with id {call_id}", field="id")
+    return call
+
+
+def ensure_changeable(call: Call, now: datetime) -> None:
+    status = call_status(call.status, call.starts_at, call.ends_at, now)
+    if status is not CallStatus.SCHEDULED:
+        raise Conflict(f"the call is {status.value} and can no longer be changed", field="status")
+
+
+async def update_call(
+    session: AsyncSession,
+    call: Call,
+    *,
+    now: datetime,
+    title: str | None = None,
+    interval: Interval | None = None,
+    timezone: str | None = None,
+    allow_overlap: bool | None = None,
+    config: dict | None = None,
+) -> Call:
+    """Rename or move one call (one occurrence of a series touches that row alone)."""
+    ensure_changeable(call, now)
+    if allow_overlap is not None:
+        call.allow_overlap = allow_overlap
+    if interval is not None and (interval.start, interval.end) != (call.starts_at, call.ends_at):
+        _check_new_intervals([interval], now)
+        if call.host_id is not None and not call.allow_overlap:
+            report = await check_conflicts(session, call.host_id, [interval], now=now, exclude_call_id=call.id)
+            if report.overlaps:
+                raise OverlapConflict(report)
+        call.starts_at, call.ends_at = interval.start, interval.end
+    if title is not None:
+        call.title = title
+    if timezone is not None:
+        call.timezone = timezone
+    if config is not None:
+        call.config = config
+    call.updated_at = now
+    proposed = [Interval(call.starts_at, call.ends_at)]
+    await _flush_or_conflict(session, call.host_id, proposed, now, exclude_call_id=call.id)
+    return call
+
+
+async def cancel_call(session: AsyncSession, call: Call, *, now: datetime) -> bool:
+    """Cancel one call; False when it already was. A call that has started cannot be cancelled."""
+    if call.status == StoredStatus.CANCELLED:
+        return False
+    ensure_changeable(call, now)
+    call.status = StoredStatus.CANCELLED
+    call.cancelled_at = now
+    call.updated_at = now
+    await session.flush()
+    return True
+
+
+async def cancel_series(session: AsyncSession, organization_id: UUID, series_id: UUID, *, now: datetime) -> list[Call]:
+    """Cancel every occurrence of the series that has not started; returns those it cancelled."""
+    calls = await repository.series_calls(session, organization_id, series_id)
+    if not calls:
+        raise NotFound(f"no series with id {series_id}", field="group_id")
+    cancelled = []
+    for call in calls:
+        if call.status == StoredStatus.SCHEDULED and call.starts_at > now:
+            call.status = StoredStatus.CANCELLED
+            call.cancelled_at = now
+            call.updated_at = now
+            cancelled.append(call)
+    await session.flush()
+    return cancelled

@@ -1,0 +1,6 @@
+"""Every model, imported once so that the metadata (and Alembic) sees all tables."""
+
+from callgrid.calls.models import Call, Participant, Series  # noqa: F401
+from callgrid.db.base import Base  # noqa: F401
+from callgrid.directory.models import Contact, Host, Product, Subscription  # noqa: F401
+from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain  # noqa: F401

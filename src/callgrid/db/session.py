@@ -1,0 +1,32 @@
+"""The request's session: opened per request, committed once, here and nowhere else."""
+
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.db.engine import IMMEDIATE
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessionmaker = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        if request.method not in READ_METHODS:
+            await session.connection(execution_options={IMMEDIATE: True})
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            if request.method in READ_METHODS:
+                await session.rollback()
+            else:
+                await session.commit()
+
+
+# scope="function": the session commits when the endpoint returns, before the response is
+# sent, so a client that received a 2xx knows its change is committed.
+get_session = Depends(_request_session, scope="function")

@@ -1,0 +1,60 @@
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callgrid.db.base import Base, IdMixin, TimestampMixin
+
+
+class Host(IdMixin, TimestampMixin, Base):
+    """A person who runs calls: a creator, a closer, a moderator."""
+
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"monday": [["09:00", "17:00"]], ...}: local wall-clock ranges in `timezone`.
+    working_hours: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Contact(IdMixin, TimestampMixin, Base):
+    """A person who attends: an invitee, a subscriber, a participant, a guest."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_organization_id_email", "organization_id", "email"),)
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Product(IdMixin, TimestampMixin, Base):
+    """What a creator sells; contacts subscribe to it ("mango" in the video-calls API)."""
+
+    __tablename__ = "products"
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    creator_id: Mapped[UUID] = mapped_column(ForeignKey("hosts.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(255))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
+    description: Mapped[str] = mapped_column(Text, default="")
+    recurring_type: Mapped[str] = mapped_column(String(32), default="ONETIME")
+    no_of_days: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Subscription(IdMixin, TimestampMixin, Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("product_id", "contact_id"),
+        Index("ix_subscriptions_contact_id", "contact_id"),
+    )
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    product_id: Mapped[UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    contact_id: Mapped[UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))

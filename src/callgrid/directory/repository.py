@@ -1,0 +1,39 @@
+from collections.abc import Sequence
+from typing import TypeVar
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.db.base import Base
+from callgrid.directory.models import Contact, Subscription
+
+M = TypeVar("M", bound=Base)
+
+
+async def get(session: AsyncSession, model: type[M], organization_id: UUID, id: UUID) -> M | None:
+    """A row of the organization; another organization's id reads as missing."""
+    return (
+        await session.execute(select(model).where(model.id == id, model.organization_id == organization_id))
+    ).scalar_one_or_none()
+
+
+def list_of(model: type[M], organization_id: UUID) -> Select:
+    return select(model).where(model.organization_id == organization_id).order_by(model.created_at, model.id)
+
+
+def subscribers_of(organization_id: UUID, product_id: UUID) -> Select:
+    return (
+        select(Contact)
+        .join(Subscription, Subscription.contact_id == Contact.id)
+        .where(Subscription.organization_id == organization_id, Subscription.product_id == product_id)
+        .order_by(Subscription.created_at, Subscription.id)
+    )
+
+
+async def get_subscription(session: AsyncSession, product_id: UUID, contact_id: UUID) -> Subscription | None:
+    return (
+        await session.execute(
+            select(Subscription).where(Subscription.product_id == product_id, Subscription.contact_id == contact_id)
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,128 @@
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from callgrid.validation import Email, Phone, TimezoneName
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TimeRange(Strict):
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM, after start; 24:00 allowed")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not (HHMM.match(value) or (name == "end" and value == "24:00")):
+                raise ValueError(f"{name} must be HH:MM (24 h)")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+WorkingHours = dict[Literal[WEEKDAYS], Annotated[list[TimeRange], Field(max_length=12)]]  # type: ignore[valid-type]
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class HostCreate(Strict):
+    name: Name
+    email: Email
+    timezone: TimezoneName = "UTC"
+    working_hours: WorkingHours = Field(default_factory=dict)
+
+
+class HostUpdate(Strict):
+    name: Name | None = None
+    email: Email | None = None
+    timezone: TimezoneName | None = None
+    working_hours: WorkingHours | None = None
+
+
+class HostRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str
+    email: str
+    timezone: str
+    working_hours: dict[str, list[TimeRange]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactCreate(Strict):
+    email: Email | None = None
+    phone: Phone | None = None
+    first_name: Annotated[str, Field(max_length=255)] = ""
+    last_name: Annotated[str, Field(max_length=255)] = ""
+
+    @model_validator(mode="after")
+    def _reachable(self):
+        if self.email is None and self.phone is None:
+            raise ValueError("give an email or a phone")
+        return self
+
+
+class ContactRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    email: str | None
+    phone: str | None
+    first_name: str
+    last_name: str
+    created_at: datetime
+
+
+RecurringType = Literal["ONETIME", "DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALFYEARLY", "YEARLY"]
+
+
+class ProductCreate(Strict):
+    title: Name
+    price: Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)] = Decimal(0)
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    recurring_type: RecurringType = "ONETIME"
+    no_of_days: Annotated[int | None, Field(ge=0, le=36_600)] = None
+
+    @field_validator("recurring_type", mode="before")
+    @classmethod
+    def _upper(cls, value):
+        return value.upper() if isinstance(value, str) else value
+
+
+class ProductRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    creator_id: UUID
+    title: str
+    price: float
+    description: str
+    recurring_type: str
+    no_of_days: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriberAdd(Strict):
+    contact_id: UUID
+
+
+class DomainCreate(Strict):
+    hostname: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+
+
+class DomainRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    hostname: str
+    created_at: datetime

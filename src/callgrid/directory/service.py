@@ -1,0 +1,103 @@
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.directory import repository
+from callgrid.directory.models import Contact, Host, Product, Subscription
+from callgrid.directory.schemas import ContactCreate, DomainCreate, HostCreate, HostUpdate, ProductCreate
+from callgrid.errors import Conflict, NotFound
+from callgrid.tenancy.models import WhitelabelDomain
+
+
+async def get_or_404(session: AsyncSession, model, organization_id: UUID, id: UUID, what: str):
+    row = await repository.get(session, model, organization_id, id)
+    if row is None:
+        raise NotFound(f"no {what} with id {id}", field=f"{what}_id")
+    return row
+
+
+async def _ensure_email_free(session: AsyncSession, organization_id: UUID, email: str, except_id: UUID | None = None):
+    existing = (
+        await session.execute(select(Host.id).where(Host.organization_id == organization_id, Host.email == email))
+    ).scalar_one_or_none()
+    if existing is not None and existing != except_id:
+        raise Conflict(f"a host with email {email} exists", field="email")
+
+
+def _hours(data) -> dict:
+    return {day: [r.model_dump() if hasattr(r, "model_dump") else r for r in ranges] for day, ranges in data.items()}
+
+
+async def create_host(session: AsyncSession, organization_id: UUID, data: HostCreate) -> Host:
+    await _ensure_email_free(session, organization_id, data.email)
+    host = Host(organization_id=organization_id, name=data.name, email=data.email, timezone=data.timezone,
+                working_hours=_hours(data.working_hours))
+    session.add(host)
+    await session.flush()
+    return host
+
+
+async def update_host(session: AsyncSession, organization_id: UUID, host_id: UUID, data: HostUpdate) -> Host:
+    host = await get_or_404(session, Host, organization_id, host_id, "host")
+    changes = data.model_dump(exclude_unset=True)
+    for name in ("name", "email", "timezone", "working_hours"):
+        if changes.get(name) is None and name in changes:
+            changes.pop(name)
+    if "email" in changes:
+        await _ensure_email_free(session, organization_id, changes["email"], except_id=host.id)
+    if "working_hours" in changes:
+        changes["working_hours"] = _hours(changes["working_hours"])
+    for name, value in changes.items():
+        setattr(host, name, value)
+    await session.flush()
+    return host
+
+
+async def create_contact(session: AsyncSession, organization_id: UUID, data: ContactCreate) -> Contact:
+    contact = Contact(organization_id=organization_id, **data.model_dump())
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+async def create_product(session: AsyncSession, organization_id: UUID, creator_id: UUID, data: ProductCreate) -> Product:
+    product = Product(organization_id=organization_id, creator_id=creator_id, **data.model_dump())
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def subscribe(session: AsyncSession, organization_id: UUID, product_id: UUID, contact_id: UUID) -> Contact:
+    await get_or_404(session, Product, organization_id, product_id, "product")
+    contact = await get_or_404(session, Contact, organization_id, contact_id, "contact")
+    if await repository.get_subscription(session, product_id, contact_id) is None:
+        session.add(Subscription(organization_id=organization_id, product_id=product_id, contact_id=contact_id))
+        await session.flush()
+    return contact
+
+
+async def unsubscribe(session: AsyncSession, organization_id: UUID, product_id: UUID, contact_id: UUID) -> None:
+    await get_or_404(session, Product, organization_id, product_id, "product")
+    subscription = await repository.get_subscription(session, product_id, contact_id)
+    if subscription is None or subscription.organization_id != organization_id:
+        raise NotFound(f"contact {contact_id} does not subscribe to this product", field="contact_id")
+    await session.delete(subscription)
+    await session.flush()
+
+
+async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainCreate) -> WhitelabelDomain:
+    hostname = data.hostname.lower()
+    existing = (
+        await session.execute(
+            select(WhitelabelDomain).where(
+                WhitelabelDomain.organization_id == organization_id, WhitelabelDomain.hostname == hostname
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(f"{hostname} is already registered", field="hostname")
+    domain = WhitelabelDomain(organization_id=organization_id, hostname=hostname)
+    session.add(domain)
+    await session.flush()
+    return domain

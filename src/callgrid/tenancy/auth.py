@@ -1,0 +1,64 @@
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.db.session import get_session
+from callgrid.errors import Unauthorized
+from callgrid.tenancy import repository
+from callgrid.tenancy.keys import hash_key
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an organization, acting as one of its hosts."""
+
+    organization_id: UUID
+    organization_name: str
+    host_id: UUID
+
+
+class KeyCache:
+    """Recently seen keys, so the hot path does not look every key up again.
+
+    A revoked key keeps working here for at most `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000):
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+
+
+async def _authenticate(request: Request, session: AsyncSession = get_session) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token in the Authorization header")
+    key_hash = hash_key(token.strip())
+    cache: KeyCache = request.app.state.key_cache
+    principal = cache.get(key_hash)
+    if principal is None:
+        found = await repository.get_by_key_hash(session, key_hash)
+        if found is None:
+            raise Unauthorized("invalid token")
+        api_key, organization = found
+        principal = Principal(organization.id, organization.name, api_key.host_id)
+        cache.put(key_hash, principal)
+    return principal
+
+
+authenticated = Depends(_authenticate)

@@ -1,0 +1,139 @@
+"""Domain objects into the video-calls API's JSON (the seed's names and types)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi.responses import JSONResponse
+
+from callgrid.calls.models import Call
+from callgrid.calls.service import ConflictReport
+from callgrid.calls.status import call_status
+from callgrid.directory.models import Host, Product
+
+STATUS_WORDS = {
+    400: ("Bad request", "BAD_REQUEST"),
+    401: ("Unauthorized", "UNAUTHORIZED"),
+    403: ("Forbidden", "FORBIDDEN"),
+    404: ("Not found", "NOT_FOUND"),
+    405: ("Method not allowed", "METHOD_NOT_ALLOWED"),
+    409: ("Conflict", "CONFLICT"),
+    413: ("Payload too large", "PAYLOAD_TOO_LARGE"),
+    415: ("Unsupported media type", "UNSUPPORTED_MEDIA_TYPE"),
+}
+
+# Domain field names as this API spells them.
+FIELD_NAMES = {
+    "start_date": "startDate",
+    "end_date": "endDate",
+    "weekdays": "repeatingDays",
+    "duration": "duration",
+    "group_id": "groupId",
+    "product_id": "mango",
+    "id": "_id",
+}
+
+
+def timestamp(value: datetime) -> str:
+    """`2025-06-01T04:30:00.000Z`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def meeting_range(call: Call) -> str:
+    return f"{timestamp(call.starts_at)} to {timestamp(call.ends_at)}"
+
+
+def render_error(status: int, detail: str, errors: list[dict[str, str]], extra: dict[str, Any]) -> JSONResponse:
+    kind, word = STATUS_WORDS.get(status, ("Error", "ERROR"))
+    if errors:
+        message = "; ".join(f"{FIELD_NAMES.get(e['field'], e['field'])}: {e['message']}" for e in errors)
+    else:
+        message = detail
+    body = {"code": status, "type": kind, "statusMessage": word, "message": message, "success": False, **extra}
+    return JSONResponse(body, status_code=status)
+
+
+def render_report(report: ConflictReport) -> dict[str, Any]:
+    overlap_list = []
+    for overlap in report.overlaps:
+        proposed = report.proposed[overlap.proposed]
+        existing = report.existing[overlap.existing]
+        overlap_list.append(
+            {
+                "proposed": {"fromTime": timestamp(proposed.start), "toTime": timestamp(proposed.end)},
+                "existing": {
+                    "_id": str(existing.id),
+                    "title": existing.title,
+                    "fromTime": timestamp(existing.starts_at),
+                    "toTime": timestamp(existing.ends_at),
+                    "groupId": str(existing.series_id) if existing.series_id else None,
+                },
+            }
+        )
+    return {"maximumOverlap": report.maximum, "overlapList": overlap_list}
+
+
+class Renderer:
+    """Renders calls for one request: its clock, its white-label host, its public URL."""
+
+    def __init__(self, *, now: datetime, public_url: str, whitelabel_host: str | None, offset: timedelta):
+        self.now = now
+        self.public_url = public_url.rstrip("/")
+        self.whitelabel_host = whitelabel_host
+        self.offset = offset
+
+    @property
+    def dashboard_host(self) -> str:
+        return self.whitelabel_host or (urlsplit(self.public_url).netloc or self.public_url)
+
+    def meeting_url(self, call: Call) -> str:
+        base = f"https://{self.whitelabel_host}" if self.whitelabel_host else self.public_url
+        return f"{base}/join/{call.id}"
+
+    def local_date(self, call: Call) -> str:
+        return (call.starts_at + self.offset).date().isoformat()
+
+    def creator(self, host: Host) -> dict[str, Any]:
+        return {
+            "_id": str(host.id),
+            "name": host.name,
+            "email": host.email,
+            "host": self.dashboard_host,
+            "timezone": host.timezone,
+        }
+
+    @staticmethod
+    def mango(product: Product | None) -> dict[str, Any] | None:
+        if product is None:
+            return None
+        return {
+            "_id": str(product.id),
+            "creator": str(product.creator_id),
+            "title": product.title,
+            "price": float(product.price),
+            "description": product.description,
+            "recurringType": product.recurring_type,
+            "noOfDays": product.no_of_days,
+            "createdAt": timestamp(product.created_at),
+            "updatedAt": timestamp(product.updated_at),
+        }
+
+    def call(self, call: Call, host: Host, product: Product | None) -> dict[str, Any]:
+        return {
+            "_id": str(call.id),
+            "title": call.title,
+            "fromTime": timestamp(call.starts_at),
+            "toTime": timestamp(call.ends_at),
+            "status": call_status(call.status, call.starts_at, call.ends_at, self.now).value,
+            "videocallType": "group",
+            "ongoingCallType": "workshop",
+            "platform": "callgrid",
+            "meetingUrl": self.meeting_url(call),
+            "whitelabelHost": self.whitelabel_host,
+            "creator": self.creator(host),
+            "mango": self.mango(product),
+            "groupId": str(call.series_id) if call.series_id else None,
+            "timezoneName": call.timezone,
+            "createdAt": timestamp(call.created_at),
+            "updatedAt": timestamp(call.updated_at),
+        }
