@@ -4,3 +4,4 @@ from callgrid.calls.models import Call, Participant, Series  # noqa: F401
 from callgrid.db.base import Base  # noqa: F401
 from callgrid.directory.models import Contact, Host, Product, Subscription  # noqa: F401
 from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain  # noqa: F401
+from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: F401
