@@ -3,17 +3,26 @@
 from datetime import date, time
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from callgrid.validation import TimezoneName
+
+
+# Dates a call can be planned on; the edges of `date` itself would overflow when a local
+# time is turned into UTC or a duration is added.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 def _date(value):
     if isinstance(value, str) and len(value) == 10:
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+            return day
     raise ValueError("must be a date as YYYY-MM-DD")
 
 
@@ -28,7 +37,8 @@ def _time(value):
 Day = Annotated[date, BeforeValidator(_date)]
 WallTime = Annotated[time, BeforeValidator(_time)]
 Minutes = Annotated[int, Field(ge=30, le=300, strict=True, description="whole minutes, 30..300")]
-Weekday = Annotated[str | int, Field(union_mode="left_to_right")]
+# Strict: `true` is not Monday, `1.0` is not a day.
+Weekday = Annotated[StrictStr | StrictInt, Field(union_mode="left_to_right")]
 
 
 class Body(BaseModel):
