@@ -5,8 +5,14 @@ dates in bodies and the exact timestamps in answers are the same on every run.
 """
 
 from datetime import UTC, datetime
+from uuid import UUID
 
+import httpx
 import pytest
+
+from callgrid.db.engine import IMMEDIATE
+from callgrid.tenancy import service as tenancy
+from tests.conftest import Tenant
 
 BASE = "/api/v1/external/workshops/video-calls"
 CHECK = f"{BASE}/check-availability"
@@ -90,3 +96,22 @@ def assert_error(response, status: int, *fragments: str) -> dict:
     for fragment in fragments:
         assert fragment in data["message"], (fragment, data["message"])
     return data
+
+
+async def colleague(app, tenant, name: str = "Colleague"):
+    """Another host of `tenant`'s organization, with a key acting as that host."""
+    r = await tenant.client.post("/api/v1/hosts", json={"name": name, "email": f"{name.lower()}@example.com"})
+    assert r.status_code == 201, r.text
+    host_id = r.json()["id"]
+    async with app.state.sessionmaker() as session:
+        # Take SQLite's write lock up front, as the app's writes do, so that the embedded
+        # webhook worker writing at the same moment makes this wait instead of fail.
+        await session.connection(execution_options={IMMEDIATE: True})
+        key = await tenancy.create_api_key(session, UUID(tenant.organization_id), UUID(host_id), name=name)
+        await session.commit()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://callgrid.test",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    return Tenant(client, tenant.organization_id, host_id, key)

@@ -1,6 +1,6 @@
 """The video-calls API (`/api/v1/external/workshops/video-calls`): its contract in, the calls core out."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -204,7 +204,10 @@ async def list_video_calls(
 def _aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
         raise BadRequest("must carry a time zone offset, e.g. 2025-06-01T00:00:00Z", field=field)
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before the first UTC instant
+        raise BadRequest("is out of range", field=field) from None
 
 
 @router.get("/{call_id}", summary="One video call")

@@ -30,6 +30,8 @@ FIELD_NAMES = {
     "duration": "duration",
     "group_id": "groupId",
     "product_id": "mango",
+    "mango_id": "mango",
+    "user_id": "userId",
     "id": "_id",
 }
 
