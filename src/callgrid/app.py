@@ -12,6 +12,8 @@ from callgrid.tenancy.auth import KeyCache
 from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
 from callgrid.video_calls.endpoints import router as video_calls_router
 from callgrid.video_calls.render import render_error as render_video_calls_error
+from callgrid.webhooks.endpoints import router as webhooks_router
+from callgrid.webhooks.worker import embedded_worker
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
@@ -23,7 +25,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         try:
-            yield
+            # Webhook delivery inside this process, unless `callgrid worker` processes do it.
+            async with embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker):
+                yield
         finally:
             await engine.dispose()
 
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app.include_router(directory_router)
     app.include_router(video_calls_router)
+    app.include_router(webhooks_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

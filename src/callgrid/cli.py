@@ -79,6 +79,31 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="deliveries in flight at once (CALLGRID_WEBHOOK_CONCURRENCY)")] = None,
+) -> None:
+    """Deliver webhooks until SIGTERM or SIGINT. Run any number of these on PostgreSQL
+    (with CALLGRID_RUN_EMBEDDED_WORKER=false on the servers); apply migrations first."""
+    import signal
+
+    from callgrid.webhooks.worker import run_standalone
+
+    settings = get_settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"webhook_concurrency": concurrency})
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        err.print("webhook worker started")
+        await run_standalone(settings, stop)
+
+    asyncio.run(main())
+
+
 @orgs.command("create")
 def orgs_create(
     name: str,

@@ -1,6 +1,6 @@
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,10 +17,25 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
     sql_echo: bool = False
 
+    # Delays in seconds before each delivery attempt: the first after the event, each next
+    # one after the previous attempt failed; after the last, the delivery is `failed`.
     webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
-    webhook_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_allow_private_targets: bool = False
+    # How often an idle delivery worker looks for work (it is also woken at once when this
+    # process commits an event).
+    webhook_poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Deliveries one worker process has in flight at once.
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
     run_embedded_worker: bool = Field(default=True)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from callgrid.webhooks.schedule import parse_schedule
+
+        parse_schedule(value)
+        return value
 
 
 @lru_cache

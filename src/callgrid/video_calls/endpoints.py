@@ -14,7 +14,7 @@ from callgrid.calls.repository import CallFilter
 from callgrid.clock import Clock, get_clock
 from callgrid.db.session import get_session
 from callgrid.directory import service as directory
-from callgrid.directory.models import Contact, Product
+from callgrid.directory.models import Contact, Host, Product
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.scheduling import Interval, Schedule, ScheduleError, parse_weekday, to_utc
 from callgrid.tenancy import repository as tenancy
@@ -22,6 +22,7 @@ from callgrid.tenancy.auth import Principal, authenticated
 from callgrid.validation import zone
 from callgrid.video_calls.render import Renderer, meeting_range, render_report
 from callgrid.video_calls.schemas import AvailabilityCheck, ScheduleFields, VideoCallCreate, VideoCallUpdate
+from callgrid.webhooks import emit
 
 PREFIX = "/api/v1/external/workshops/video-calls"
 router = APIRouter(prefix=PREFIX, tags=["video calls"])
@@ -50,6 +51,14 @@ async def _renderer(
 
 
 rendering = Depends(_renderer)
+
+
+async def _emit(session: AsyncSession, renderer: Renderer, event_type: str, calls_: list[Call], host: Host, product) -> None:
+    """One webhook event per call (per occurrence, for a series), `data` = the call as this API
+    renders it, without the request's white-label host (a per-request presentation choice)."""
+    neutral = Renderer(now=renderer.now, public_url=renderer.public_url, whitelabel_host=None, offset=timedelta())
+    for call in calls_:
+        await emit(session, call.organization_id, event_type, neutral.call(call, host, product))
 
 
 def _uuid(value: str | None, field: str, what: str) -> UUID:
@@ -115,6 +124,8 @@ async def create_video_call(
         )
     except calls.OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
+    host = await session.get(Host, principal.host_id)
+    await _emit(session, renderer, "video_call.created", scheduled.calls, host, product)
     response: dict[str, Any] = {"_id": str(scheduled.calls[0].id)}
     if scheduled.series is not None:
         response = {"_id": str(scheduled.series.id), "groupId": str(scheduled.series.id)}
@@ -238,6 +249,7 @@ async def update_video_call(
         )
     except calls.OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
+    await _emit(session, renderer, "video_call.updated", [call], host, product)
     return renderer.call(call, host, product)
 
 
@@ -258,6 +270,12 @@ async def cancel_group(
 ) -> dict[str, Any]:
     series_id = _uuid(group_id, "group_id", "group")
     cancelled = await calls.cancel_series(session, principal.organization_id, series_id, now=renderer.now)
+    if cancelled:
+        host = await session.get(Host, cancelled[0].host_id) if cancelled[0].host_id else None
+        products = {call.product_id for call in cancelled if call.product_id}
+        by_id = {p.id: p for p in [await session.get(Product, pid) for pid in products] if p is not None}
+        for call in cancelled:
+            await _emit(session, renderer, "video_call.cancelled", [call], host, by_id.get(call.product_id))
     return {
         "_id": str(series_id),
         "groupId": str(series_id),
@@ -271,5 +289,6 @@ async def cancel_video_call(
     call_id: str, principal: Principal = authenticated, session: AsyncSession = get_session, renderer: Renderer = rendering
 ) -> dict[str, Any]:
     call, host, product = await _get(session, principal, call_id)
-    await calls.cancel_call(session, call, now=renderer.now)
+    if await calls.cancel_call(session, call, now=renderer.now):
+        await _emit(session, renderer, "video_call.cancelled", [call], host, product)
     return renderer.call(call, host, product)

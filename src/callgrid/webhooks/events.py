@@ -30,7 +30,9 @@ _EMITTED = "callgrid.webhooks.emitted"
 
 
 def _default(value):
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
@@ -59,12 +61,23 @@ async def emit(
 
     Adds one row to the session (no flush, no commit: it is written with the change when the
     request's session commits, and vanishes with it on rollback). Endpoints are matched later
-    by the worker, so this stays one INSERT on the hot path. `endpoint_id` restricts the event
-    to one endpoint (used for `ping`).
+    by the worker, so this stays one INSERT on the hot path. `data` is the resource as its
+    own API renders it (datetimes, UUIDs, enums and decimals are turned into JSON strings).
+    `endpoint_id` restricts the event to one endpoint (used for `ping`).
     """
+    add_event(session, organization_id, event_type, data, endpoint_id=endpoint_id)
+
+
+def add_event(
+    session: AsyncSession, organization_id: UUID, event_type: str, data: dict, *, endpoint_id: UUID | None = None
+) -> UUID:
+    """`emit`, returning the new event's id."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}; add it to EVENT_TYPES and document it")
+    event_id = new_id()
     session.add(
         WebhookEvent(
-            id=new_id(),
+            id=event_id,
             organization_id=organization_id,
             type=event_type,
             payload=dumps(data),
@@ -72,6 +85,12 @@ async def emit(
             created_at=utcnow(),
         )
     )
+    wake_after_commit(session)
+    return event_id
+
+
+def wake_after_commit(session: AsyncSession) -> None:
+    """Wake this process's delivery worker when `session` commits."""
     session.sync_session.info[_EMITTED] = True
 
 

@@ -1,0 +1,125 @@
+"""Webhook endpoints: create, change, rotate, test, retry. Services flush; the request commits."""
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.db.base import utcnow
+from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.webhooks import repository
+from callgrid.webhooks.events import add_event, wake_after_commit
+from callgrid.webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from callgrid.webhooks.schemas import EndpointCreate, EndpointUpdate
+from callgrid.webhooks.signing import new_secret
+from callgrid.webhooks.targets import TargetError, check_at_creation, parse_url
+
+
+async def _check_target(url: str, allow_private: bool) -> None:
+    if allow_private:
+        return
+    try:
+        await check_at_creation(parse_url(url))
+    except TargetError as exc:
+        raise BadRequest(str(exc), field="url") from None
+
+
+async def get_or_404(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
+    endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"no webhook endpoint with id {endpoint_id}", field="id")
+    return endpoint
+
+
+async def create_endpoint(
+    session: AsyncSession, organization_id: UUID, data: EndpointCreate, *, allow_private: bool
+) -> WebhookEndpoint:
+    await _check_target(data.url, allow_private)
+    endpoint = WebhookEndpoint(
+        organization_id=organization_id,
+        url=data.url,
+        events=data.events,
+        description=data.description,
+        headers=data.headers,
+        enabled=data.enabled,
+        secret=new_secret(),
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def update_endpoint(
+    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, data: EndpointUpdate, *, allow_private: bool
+) -> WebhookEndpoint:
+    endpoint = await get_or_404(session, organization_id, endpoint_id)
+    fields = data.model_dump(exclude_unset=True)
+    for name in ("url", "description", "headers", "enabled"):
+        if name in fields and fields[name] is None:
+            raise BadRequest("must not be null", field=name)
+    if "url" in fields and fields["url"] != endpoint.url:
+        await _check_target(fields["url"], allow_private)
+        endpoint.url = fields["url"]
+    if "events" in fields:
+        endpoint.events = fields["events"]
+    if "description" in fields:
+        endpoint.description = fields["description"]
+    if "headers" in fields:
+        endpoint.headers = fields["headers"]
+    if "enabled" in fields:
+        endpoint.enabled = fields["enabled"]
+        if endpoint.enabled:
+            endpoint.disabled_reason = None
+    endpoint.updated_at = utcnow()
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> None:
+    endpoint = await get_or_404(session, organization_id, endpoint_id)
+    await session.delete(endpoint)
+    await session.flush()
+
+
+async def rotate_secret(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> str:
+    endpoint = await get_or_404(session, organization_id, endpoint_id)
+    endpoint.secret = new_secret()
+    endpoint.updated_at = utcnow()
+    await session.flush()
+    return endpoint.secret
+
+
+async def send_test(session: AsyncSession, organization_id: UUID, endpoint_id: UUID, now: datetime) -> UUID:
+    """Queue a `ping` event for this endpoint alone; returns the event id."""
+    endpoint = await get_or_404(session, organization_id, endpoint_id)
+    if not endpoint.enabled:
+        raise Conflict("the endpoint is disabled; enable it first", field="enabled")
+    return add_event(
+        session,
+        organization_id,
+        "ping",
+        {"endpoint_id": str(endpoint.id), "message": "a test event from Callgrid", "sent_at": now},
+        endpoint_id=endpoint.id,
+    )
+
+
+async def retry_delivery(
+    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, event_id: UUID
+) -> tuple[WebhookDelivery, str]:
+    """Send an event to an endpoint again now: the delivery goes back to pending with a fresh schedule."""
+    endpoint = await get_or_404(session, organization_id, endpoint_id)
+    found = await repository.get_delivery(session, organization_id, endpoint.id, event_id)
+    if found is None:
+        raise NotFound(f"no delivery of event {event_id} to this endpoint", field="event_id")
+    if not endpoint.enabled:
+        raise Conflict("the endpoint is disabled; enable it first", field="enabled")
+    delivery, event = found
+    now = utcnow()
+    delivery.state = DeliveryState.PENDING
+    delivery.step = 0
+    delivery.next_attempt_at = now
+    delivery.lease_token = None  # an attempt in flight now will not be recorded over this one
+    delivery.updated_at = now
+    await session.flush()
+    wake_after_commit(session)
+    return delivery, event.type

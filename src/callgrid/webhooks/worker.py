@@ -1,0 +1,372 @@
+"""The delivery worker: fans new events out to endpoints, claims due deliveries, sends them.
+
+Any number of workers may run against PostgreSQL: each claims work with
+`SELECT ... FOR UPDATE SKIP LOCKED`, so two never claim the same delivery. On SQLite every
+claiming transaction takes the database's write lock first (`BEGIN IMMEDIATE`), which
+serialises them the same way.
+
+A claim is a lease: claiming pushes the delivery's due time `lease` seconds ahead and stamps
+it with a token. The worker records the attempt only while the token is still its own; a
+worker that dies holding a claim simply lets the due time come round again, and another
+worker (or the same one, restarted) sends it. Delivery is therefore at least once.
+"""
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from datetime import timedelta
+from uuid import UUID
+
+import httpx
+from sqlalchemy import literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callgrid.config import Settings
+from callgrid.db.base import new_id, utcnow
+from callgrid.db.engine import IMMEDIATE
+from callgrid.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from callgrid.webhooks.notify import notifier
+from callgrid.webhooks.schedule import next_delay, parse_schedule
+from callgrid.webhooks.sender import Job, Outcome, send
+
+log = logging.getLogger("callgrid.webhooks")
+
+PENDING = literal_column("'pending'")  # a literal, so PostgreSQL matches the partial index
+DISPATCH_BATCH = 500
+
+
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim holds: enough for one attempt (its timeout) with room to record it."""
+    return 2 * settings.webhook_timeout_seconds + 5
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ):
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.schedule = parse_schedule(settings.webhook_retry_schedule)
+        self.lease = timedelta(seconds=lease_seconds(settings))
+        self.concurrency = settings.webhook_concurrency
+        self._client = client
+        self._own_client = client is None
+        self._inflight: set[asyncio.Task] = set()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout)."""
+        wake = notifier.register()
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        failures = 0
+        try:
+            while not stop.is_set():
+                wake.clear()
+                busy = False
+                try:
+                    busy = await self.step()
+                    failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failures += 1
+                    log.exception("webhook worker step failed")
+                if busy and len(self._inflight) < self.concurrency:
+                    continue
+                pause = self.settings.webhook_poll_interval_seconds * (min(failures, 10) + 1)
+                await self._wait(wake, stop, pause)
+        finally:
+            notifier.unregister(wake)
+            await self._drain()
+            if self._own_client and self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+    async def _wait(self, wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+        """Sleep until woken by a commit in this process, by `stop`, by a finished attempt (a free slot), or `timeout`."""
+        waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait([*waiters, *self._inflight], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _drain(self) -> None:
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(self._inflight, timeout=self.settings.webhook_timeout_seconds + 5)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1)
+
+    async def step(self) -> bool:
+        """One round: fan out new events, claim what is due into free slots. True if it found work."""
+        found = False
+        if await self._has_undispatched():
+            found = await self.dispatch() > 0
+        free = self.concurrency - len(self._inflight)
+        if free > 0 and await self._has_due():
+            jobs = await self.claim(free)
+            for job in jobs:
+                task = asyncio.create_task(self.attempt(job))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            found = found or bool(jobs)
+        return found
+
+    async def run_until_idle(self, timeout: float = 30.0) -> None:
+        """Work until nothing is pending that is due now (tests and one-shot use)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        async with asyncio.timeout(timeout):
+            while True:
+                busy = await self.step()
+                if self._inflight:
+                    await asyncio.wait(self._inflight)
+                    continue
+                if not busy:
+                    return
+
+    # --- read-only checks, so an idle worker never takes SQLite's write lock ---------------
+
+    async def _has_undispatched(self) -> bool:
+        async with self.sessionmaker() as session:
+            row = await session.execute(select(WebhookEvent.id).where(WebhookEvent.dispatched_at.is_(None)).limit(1))
+            return row.first() is not None
+
+    async def _has_due(self) -> bool:
+        async with self.sessionmaker() as session:
+            row = await session.execute(
+                select(WebhookDelivery.id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(
+                    WebhookDelivery.state == PENDING,
+                    WebhookDelivery.next_attempt_at <= utcnow(),
+                    WebhookEndpoint.enabled.is_(True),
+                )
+                .limit(1)
+            )
+            return row.first() is not None
+
+    async def _writing(self) -> AsyncSession:
+        session = self.sessionmaker()
+        await session.connection(execution_options={IMMEDIATE: True})
+        return session
+
+    # --- fan-out ---------------------------------------------------------------------------
+
+    async def dispatch(self) -> int:
+        """Turn new events into one pending delivery per matching endpoint; returns events handled."""
+        async with await self._writing() as session:
+            events: Sequence[WebhookEvent] = (
+                await session.execute(
+                    select(WebhookEvent)
+                    .where(WebhookEvent.dispatched_at.is_(None))
+                    .order_by(WebhookEvent.created_at, WebhookEvent.id)
+                    .limit(DISPATCH_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars().all()
+            if not events:
+                await session.rollback()
+                return 0
+            now = utcnow()
+            endpoints = (
+                await session.execute(
+                    select(WebhookEndpoint).where(
+                        WebhookEndpoint.organization_id.in_({event.organization_id for event in events}),
+                        WebhookEndpoint.enabled.is_(True),
+                    )
+                )
+            ).scalars().all()
+            by_org: dict[UUID, list[WebhookEndpoint]] = {}
+            for endpoint in endpoints:
+                by_org.setdefault(endpoint.organization_id, []).append(endpoint)
+            first_due = now + timedelta(seconds=self.schedule[0])
+            deliveries = [
+                WebhookDelivery(
+                    id=new_id(),
+                    organization_id=event.organization_id,
+                    event_id=event.id,
+                    endpoint_id=endpoint.id,
+                    state=DeliveryState.PENDING,
+                    attempts=0,
+                    step=0,
+                    next_attempt_at=first_due,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for event in events
+                for endpoint in by_org.get(event.organization_id, ())
+                if _wants(endpoint, event)
+            ]
+            session.add_all(deliveries)
+            await session.execute(
+                update(WebhookEvent).where(WebhookEvent.id.in_([event.id for event in events])).values(dispatched_at=now)
+            )
+            await session.commit()
+            return len(events)
+
+    # --- claiming --------------------------------------------------------------------------
+
+    async def claim(self, limit: int) -> list[Job]:
+        """Take up to `limit` due deliveries of enabled endpoints, under a fresh lease."""
+        async with await self._writing() as session:
+            now = utcnow()
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
+                    .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(
+                        WebhookDelivery.state == PENDING,
+                        WebhookDelivery.next_attempt_at <= now,
+                        WebhookEndpoint.enabled.is_(True),
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(of=WebhookDelivery, skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                await session.rollback()
+                return []
+            token = new_id()
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([delivery.id for delivery, _, _ in rows]))
+                .values(next_attempt_at=now + self.lease, lease_token=token, updated_at=now)
+            )
+            jobs = [
+                Job(
+                    delivery_id=delivery.id,
+                    lease_token=token,
+                    organization_id=delivery.organization_id,
+                    attempt=delivery.attempts + 1,
+                    step=delivery.step,
+                    event_id=event.id,
+                    event_type=event.type,
+                    event_created_at=event.created_at,
+                    payload=event.payload,
+                    endpoint_id=endpoint.id,
+                    url=endpoint.url,
+                    headers=dict(endpoint.headers or {}),
+                    secret=endpoint.secret,
+                )
+                for delivery, event, endpoint in rows
+            ]
+            await session.commit()
+            return jobs
+
+    # --- one attempt -----------------------------------------------------------------------
+
+    async def attempt(self, job: Job) -> Outcome:
+        outcome = await send(
+            self._client,
+            job,
+            timeout=self.settings.webhook_timeout_seconds,
+            allow_private=self.settings.webhook_allow_private_targets,
+        )
+        try:
+            await self.record(job, outcome)
+        except Exception:
+            # The lease runs out and the delivery comes due again: at least once.
+            log.exception("could not record webhook attempt %s of delivery %s", job.attempt, job.delivery_id)
+        return outcome
+
+    async def record(self, job: Job, outcome: Outcome) -> bool:
+        """Write the attempt and move the delivery on; False if the claim was lost meanwhile."""
+        now = utcnow()
+        values: dict = {"attempts": job.attempt, "last_status": outcome.status_code, "last_error": outcome.error,
+                        "lease_token": None, "updated_at": now}
+        if outcome.ok:
+            values.update(state=DeliveryState.DELIVERED, delivered_at=now, next_attempt_at=None, last_error=None)
+        elif outcome.gone:
+            values.update(state=DeliveryState.FAILED, next_attempt_at=None)
+        else:
+            delay = next_delay(self.schedule, job.step + 1, outcome.retry_after)
+            if delay is None:
+                values.update(state=DeliveryState.FAILED, next_attempt_at=None, step=job.step + 1)
+            else:
+                values.update(next_attempt_at=now + timedelta(seconds=delay), step=job.step + 1)
+        async with await self._writing() as session:
+            result = await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.lease_token == job.lease_token)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                await session.rollback()
+                return False
+            session.add(
+                WebhookAttempt(
+                    id=new_id(),
+                    organization_id=job.organization_id,
+                    delivery_id=job.delivery_id,
+                    event_id=job.event_id,
+                    endpoint_id=job.endpoint_id,
+                    attempt=job.attempt,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                    attempted_at=outcome.attempted_at,
+                )
+            )
+            if outcome.gone:
+                await session.execute(
+                    update(WebhookEndpoint)
+                    .where(WebhookEndpoint.id == job.endpoint_id)
+                    .values(enabled=False, disabled_reason=f"the target answered 410 Gone at {now.isoformat()}",
+                            updated_at=now)
+                )
+            await session.commit()
+            return True
+
+
+def _wants(endpoint: WebhookEndpoint, event: WebhookEvent) -> bool:
+    if event.endpoint_id is not None:
+        return event.endpoint_id == endpoint.id
+    if endpoint.created_at > event.created_at:
+        return False  # an endpoint hears what happens after it was created
+    return endpoint.events is None or event.type in endpoint.events
+
+
+
+@asynccontextmanager
+async def embedded_worker(sessionmaker: async_sessionmaker, settings: Settings, *, enabled: bool = True):
+    """Run a delivery worker as a task for the duration of the block (`callgrid serve`)."""
+    if not enabled:
+        yield None
+        return
+    stop = asyncio.Event()
+    worker = DeliveryWorker(sessionmaker, settings)
+    task = asyncio.create_task(worker.run(stop), name="callgrid-webhook-worker")
+    try:
+        yield worker
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=settings.webhook_timeout_seconds + 10)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        except Exception:
+            log.exception("webhook worker ended with an error")
+
+
+async def run_standalone(settings: Settings, stop: asyncio.Event) -> None:
+    """`callgrid worker`: its own engine, one worker, until `stop`."""
+    from callgrid.db.engine import create_engine, create_sessionmaker
+
+    engine = create_engine(settings)
+    try:
+        await DeliveryWorker(create_sessionmaker(engine), settings).run(stop)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,146 @@
+"""Fixtures for webhook tests: a real receiver process on loopback, fast retry settings."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callgrid.config import Settings
+
+HERE = Path(__file__).resolve().parent
+# Short schedule so retries happen within a test: at once, then 1 s, then 1 s; then failed.
+FAST = {
+    "webhook_retry_schedule": "0,1,1",
+    "webhook_timeout_seconds": 2.0,
+    "webhook_poll_interval_seconds": 0.1,
+    "webhook_allow_private_targets": True,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+class Receiver:
+    """The receiver process (receiver.py) and its control routes."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Receiver":
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "receiver.py"), str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def url(self, path: str = "/hook") -> str:
+        return self.base + path
+
+    def _control(self, method: str, route: str, payload=None):
+        response = httpx.request(method, f"{self.base}/_control/{route}", json=payload, timeout=5, trust_env=False)
+        response.raise_for_status()
+        return response.json()
+
+    def trust(self, *secrets: str) -> None:
+        self._control("POST", "secrets", list(secrets))
+
+    def script(self, path: str, *steps: dict) -> None:
+        self._control("POST", "script", {path: list(steps)})
+
+    def received(self, path: str | None = None) -> list[dict]:
+        records = self._control("GET", "received")
+        for record in records:
+            record["json"] = json.loads(record["body"]) if record["body"] else None
+        return [r for r in records if path is None or r["path"] == path]
+
+    async def wait(self, predicate: Callable[[list[dict]], bool], timeout: float = 15.0, path: str | None = None) -> list[dict]:
+        """Poll until `predicate(received)` holds; the records then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = await asyncio.to_thread(self.received, path)
+            if predicate(records):
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"receiver did not get what was expected within {timeout} s; it got {records}")
+            await asyncio.sleep(0.05)
+
+    async def count(self, n: int, timeout: float = 15.0, path: str | None = None) -> list[dict]:
+        return await self.wait(lambda records: len(records) >= n, timeout, path)
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    """The root `settings`, with fast webhook retries and loopback targets allowed."""
+    return Settings(database_url=database_url, public_url="http://callgrid.test", api_key_cache_seconds=0.0, **FAST)
+
+
+def subprocess_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_")}
+    env.update(
+        {
+            "CALLGRID_DATABASE_URL": database_url,
+            "CALLGRID_WEBHOOK_RETRY_SCHEDULE": FAST["webhook_retry_schedule"],
+            "CALLGRID_WEBHOOK_TIMEOUT_SECONDS": "2",
+            "CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
+            "CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "CALLGRID_API_KEY_CACHE_SECONDS": "0",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def create_endpoint(tenant, url: str, **fields) -> dict:
+    response = await tenant.client.post("/api/v1/webhook-endpoints", json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
