@@ -72,18 +72,18 @@ async def get_call(session: AsyncSession, organization_id: UUID, call_id: UUID, 
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def series_calls(session: AsyncSession, organization_id: UUID, series_id: UUID) -> Sequence[Call]:
-    return (
-        (
-            await session.execute(
-                select(Call)
-                .where(Call.organization_id == organization_id, Call.series_id == series_id)
-                .order_by(Call.starts_at, Call.id)
-            )
-        )
-        .scalars()
-        .all()
+async def series_calls(
+    session: AsyncSession, organization_id: UUID, series_id: UUID, host_id: UUID | None = None
+) -> Sequence[Call]:
+    """The series' occurrences in start order; with `host_id`, only when they are that host's."""
+    statement = (
+        select(Call)
+        .where(Call.organization_id == organization_id, Call.series_id == series_id)
+        .order_by(Call.starts_at, Call.id)
     )
+    if host_id is not None:
+        statement = statement.where(Call.host_id == host_id)
+    return (await session.execute(statement)).scalars().all()
 
 
 @dataclass(frozen=True)

@@ -207,9 +207,12 @@ async def cancel_call(session: AsyncSession, call: Call, *, now: datetime) -> bo
     return True
 
 
-async def cancel_series(session: AsyncSession, organization_id: UUID, series_id: UUID, *, now: datetime) -> list[Call]:
-    """Cancel every occurrence of the series that has not started; returns those it cancelled."""
-    calls = await repository.series_calls(session, organization_id, series_id)
+async def cancel_series(
+    session: AsyncSession, organization_id: UUID, series_id: UUID, *, now: datetime, host_id: UUID | None = None
+) -> list[Call]:
+    """Cancel every occurrence of the series that has not started; returns those it cancelled.
+    With `host_id` (a key acting as one host), another host's series reads as missing."""
+    calls = await repository.series_calls(session, organization_id, series_id, host_id)
     if not calls:
         raise NotFound(f"no series with id {series_id}", field="group_id")
     cancelled = []

@@ -269,7 +269,9 @@ async def cancel_group(
     group_id: str, principal: Principal = authenticated, session: AsyncSession = get_session, renderer: Renderer = rendering
 ) -> dict[str, Any]:
     series_id = _uuid(group_id, "group_id", "group")
-    cancelled = await calls.cancel_series(session, principal.organization_id, series_id, now=renderer.now)
+    cancelled = await calls.cancel_series(
+        session, principal.organization_id, series_id, now=renderer.now, host_id=principal.host_id
+    )
     if cancelled:
         host = await session.get(Host, cancelled[0].host_id) if cancelled[0].host_id else None
         products = {call.product_id for call in cancelled if call.product_id}
