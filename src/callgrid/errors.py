@@ -65,7 +65,8 @@ STATUS_TITLES = {
 
 def field_name(loc: tuple) -> str:
     """`("body", "participants", 0, "role")` -> `participants[0].role`."""
-    parts = [p for p in loc if p not in ("body", "query", "header", "path")]
+    # "[key]" is where pydantic puts a bad dictionary key: the key itself names the field.
+    parts = [p for p in loc if p not in ("body", "query", "header", "path", "[key]")]
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -76,11 +77,13 @@ def validation_to_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors():
         message = error.get("msg", "is invalid")
+        field = field_name(tuple(error.get("loc", ())))
         if error.get("type") == "json_invalid":
-            message = "the body is not valid JSON"
+            # Its location is a character position, not a field.
+            field, message = "body", "the body is not valid JSON"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
-        errors.append({"field": field_name(tuple(error.get("loc", ()))), "message": message})
+        errors.append({"field": field, "message": message})
     return errors
 
 

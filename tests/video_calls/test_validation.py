@@ -143,6 +143,11 @@ async def test_a_body_that_is_not_a_json_object_is_400(tenant, content, content_
         assert_error(r, 400)
 
 
+async def test_invalid_json_is_named_as_the_body(tenant):
+    r = await tenant.client.post(BASE, content=b'{"title": ', headers={"content-type": "application/json"})
+    assert_error(r, 400, "body: the body is not valid JSON")
+
+
 async def test_many_errors_are_named_together(tenant, mango):
     r = await tenant.client.post(BASE, json=body(mango, title="", duration=5, fromTime="25:00"))
     assert_error(r, 400, "title", "duration", "fromTime")
