@@ -2,6 +2,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from callgrid.appointments.endpoints import router as appointments_router
 from callgrid.clock import Clock, system_clock
 from callgrid.config import Settings, get_settings
 from callgrid.db.engine import create_engine, create_sessionmaker
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app.include_router(directory_router)
     app.include_router(video_calls_router)
+    app.include_router(appointments_router)
     app.include_router(webhooks_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import column, func, or_, select, values
+from sqlalchemy import column, delete, func, or_, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls.models import Call, Participant, StoredStatus
@@ -138,3 +138,113 @@ async def get_call_with_relations(session: AsyncSession, organization_id: UUID, 
         )
     ).first()
     return tuple(row) if row else None
+
+
+# Participants ------------------------------------------------------------------------------
+
+
+def call_participants(organization_id: UUID, call_id: UUID):
+    """The call's participants in the order they were added."""
+    return (
+        select(Participant)
+        .where(Participant.organization_id == organization_id, Participant.call_id == call_id)
+        .order_by(Participant.created_at, Participant.id)
+    )
+
+
+async def list_participants(session: AsyncSession, organization_id: UUID, call_id: UUID) -> list[Participant]:
+    return list((await session.execute(call_participants(organization_id, call_id))).scalars().all())
+
+
+async def get_participant(
+    session: AsyncSession, organization_id: UUID, call_id: UUID, participant_id: UUID
+) -> Participant | None:
+    statement = select(Participant).where(
+        Participant.id == participant_id,
+        Participant.call_id == call_id,
+        Participant.organization_id == organization_id,
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class ParticipantCallFilter:
+    """Calls of one kind, filtered by who takes part and when they start (start <= starts_at < end)."""
+
+    organization_id: UUID
+    kind: str
+    participant_unique_id: str | None = None
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+
+
+async def list_calls_with_participant_count(
+    session: AsyncSession, f: ParticipantCallFilter, offset: int, limit: int
+) -> tuple[list[tuple[Call, int]], int]:
+    """One page of matching calls in (starts_at, id) order, each with its number of
+    participants, and the number of calls matching in all."""
+    statement = select(Call.id).where(Call.organization_id == f.organization_id, Call.kind == f.kind)
+    if f.participant_unique_id is not None:
+        statement = statement.where(
+            select(Participant.id)
+            .where(Participant.call_id == Call.id, Participant.unique_id == f.participant_unique_id)
+            .exists()
+        )
+    if f.starts_from is not None:
+        statement = statement.where(Call.starts_at >= f.starts_from)
+    if f.starts_before is not None:
+        statement = statement.where(Call.starts_at < f.starts_before)
+    total = (await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
+    if total <= offset:
+        return [], total
+    count = (
+        select(func.count(Participant.id)).where(Participant.call_id == Call.id).correlate(Call).scalar_subquery()
+    )
+    page = statement.with_only_columns(Call, count).order_by(Call.starts_at, Call.id).offset(offset).limit(limit)
+    rows = (await session.execute(page)).all()
+    return [(call, n) for call, n in rows], total
+
+
+async def get_call_for_update(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str) -> Call | None:
+    """The call, row-locked until the transaction ends (PostgreSQL), so that changes to one call
+    and its participants happen one after the other. SQLite's write lock, taken when a writing
+    request begins, already serialises them there."""
+    statement = (
+        select(Call)
+        .where(Call.id == call_id, Call.organization_id == organization_id, Call.kind == kind)
+        .with_for_update()
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def count_participants(session: AsyncSession, call_id: UUID) -> int:
+    statement = select(func.count(Participant.id)).where(Participant.call_id == call_id)
+    return (await session.execute(statement)).scalar_one()
+
+
+async def present_unique_ids(session: AsyncSession, call_id: UUID, unique_ids: Sequence[str]) -> set[str]:
+    """Which of `unique_ids` already take part in the call."""
+    if not unique_ids:
+        return set()
+    statement = select(Participant.unique_id).where(
+        Participant.call_id == call_id, Participant.unique_id.in_(unique_ids)
+    )
+    return set((await session.execute(statement)).scalars().all())
+
+
+async def present_participant_ids(session: AsyncSession, call_id: UUID, participant_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of `participant_ids` are participants of the call."""
+    if not participant_ids:
+        return set()
+    statement = select(Participant.id).where(Participant.call_id == call_id, Participant.id.in_(participant_ids))
+    return set((await session.execute(statement)).scalars().all())
+
+
+async def delete_participants(session: AsyncSession, call_id: UUID, participant_ids: Sequence[UUID]) -> int:
+    """Delete those of `participant_ids` that belong to the call; returns how many it deleted."""
+    statement = (
+        delete(Participant)
+        .where(Participant.call_id == call_id, Participant.id.in_(participant_ids))
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(statement)).rowcount

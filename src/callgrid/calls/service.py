@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls import repository
-from callgrid.calls.models import Call, Series, StoredStatus
+from callgrid.calls.models import Call, Participant, Series, StoredStatus
 from callgrid.calls.repository import MAX_CALL_DURATION, BookedCall
 from callgrid.calls.status import CallStatus, call_status
 from callgrid.errors import BadRequest, Conflict, NotFound
@@ -224,3 +224,160 @@ async def cancel_series(
             cancelled.append(call)
     await session.flush()
     return cancelled
+
+
+# Participants ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewParticipant:
+    unique_id: str
+    role: str
+    display_name: str | None = None
+
+
+class ParticipantError(BadRequest):
+    """A bad item in a list of participants: `index` is its place in that list, `attribute`
+    the item's offending field (the field reads `[index].attribute`)."""
+
+    def __init__(self, message: str, *, index: int, attribute: str):
+        super().__init__(message, field=f"[{index}].{attribute}")
+        self.index = index
+        self.attribute = attribute
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "unique constraint" in str(exc.orig).lower()
+
+
+def _first_repeat(values: Sequence) -> tuple[int, int] | None:
+    """(index of the first value seen before, index where it was first seen), or None."""
+    seen: dict = {}
+    for index, value in enumerate(values):
+        if value in seen:
+            return index, seen[value]
+        seen[value] = index
+    return None
+
+
+async def add_participants(
+    session: AsyncSession,
+    call: Call,
+    new: Sequence[NewParticipant],
+    *,
+    now: datetime,
+    max_total: int | None = None,
+    noun: str = "call",
+) -> list[Participant]:
+    """Add participants to the call, all or none: a `unique_id` repeated in `new`, or already
+    taking part in the call, is refused and nothing is added."""
+    repeat = _first_repeat([p.unique_id for p in new])
+    if repeat is not None:
+        index, first = repeat
+        raise ParticipantError(
+            f"{new[index].unique_id!r} appears more than once in the list (also at [{first}])",
+            index=index,
+            attribute="unique_id",
+        )
+    present = await repository.present_unique_ids(session, call.id, [p.unique_id for p in new])
+    for index, participant in enumerate(new):
+        if participant.unique_id in present:
+            raise ParticipantError(
+                f"{participant.unique_id!r} is already a participant of this {noun}", index=index, attribute="unique_id"
+            )
+    if max_total is not None:
+        current = await repository.count_participants(session, call.id)
+        if current + len(new) > max_total:
+            raise BadRequest(
+                f"a {noun} has at most {max_total} participants; it has {current} and {len(new)} would be added",
+                field="body",
+            )
+    rows = [
+        Participant(
+            organization_id=call.organization_id,
+            call_id=call.id,
+            unique_id=p.unique_id,
+            display_name=p.display_name,
+            role=p.role,
+            created_at=now,
+            updated_at=now,
+        )
+        for p in new
+    ]
+    session.add_all(rows)
+    call.updated_at = now
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # A concurrent request added one of these unique_ids after our check.
+        if not _is_unique_violation(exc):
+            raise
+        await session.rollback()
+        raise BadRequest(
+            f"one of these unique_ids was added to the {noun} at the same moment by another request; nothing was added",
+            field="unique_id",
+        ) from None
+    return rows
+
+
+async def remove_participants(
+    session: AsyncSession,
+    call: Call,
+    participant_ids: Sequence[UUID],
+    *,
+    now: datetime,
+    keep_at_least: int = 0,
+    noun: str = "call",
+) -> int:
+    """Remove participants from the call, all or none: an id repeated in the list, or not a
+    participant of this call, is refused and nothing is removed. Returns how many it removed."""
+    repeat = _first_repeat(participant_ids)
+    if repeat is not None:
+        index, first = repeat
+        raise ParticipantError(
+            f"{participant_ids[index]} appears more than once in the list (also at [{first}])", index=index, attribute="id"
+        )
+    present = await repository.present_participant_ids(session, call.id, participant_ids)
+    for index, participant_id in enumerate(participant_ids):
+        if participant_id not in present:
+            raise ParticipantError(f"{participant_id} is not a participant of this {noun}", index=index, attribute="id")
+    remaining = await repository.count_participants(session, call.id) - len(participant_ids)
+    if remaining < keep_at_least:
+        raise BadRequest(
+            f"a {noun} keeps at least {keep_at_least} participant(s); this would leave {remaining}", field="body"
+        )
+    removed = await repository.delete_participants(session, call.id, participant_ids)
+    if removed != len(participant_ids):
+        # Gone meanwhile (a concurrent removal): refuse the whole request, as if checked first.
+        await session.rollback()
+        raise BadRequest(f"some of these participants were removed from the {noun} at the same moment; nothing was removed", field="body")
+    call.updated_at = now
+    await session.flush()
+    return removed
+
+
+_UNSET = object()
+
+
+async def update_participant(
+    session: AsyncSession,
+    call: Call,
+    participant: Participant,
+    *,
+    now: datetime,
+    display_name: str | None | object = _UNSET,
+    role: str | None = None,
+) -> bool:
+    """Rename a participant or change their role; False when nothing changed."""
+    changed = False
+    if display_name is not _UNSET and display_name != participant.display_name:
+        participant.display_name = display_name
+        changed = True
+    if role is not None and role != participant.role:
+        participant.role = role
+        changed = True
+    if changed:
+        participant.updated_at = now
+        call.updated_at = now
+        await session.flush()
+    return changed

@@ -1,0 +1,1 @@
+"""The appointments API over the calls core."""

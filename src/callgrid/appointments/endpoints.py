@@ -1,0 +1,222 @@
+"""The appointments API (`/api/v1/appointments/`): its contract in, the calls core out.
+
+Every path answers with and without its trailing slash. Errors are RFC 9457 problem details.
+Every successful change puts an `appointment.*` webhook event, whose `data` is the
+appointment's detail, in the outbox in the same transaction.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.appointments import render
+from callgrid.appointments import service as appointments
+from callgrid.appointments.routing import SlashOptionalRouter
+from callgrid.appointments.schemas import (
+    AppointmentCreate,
+    AppointmentOut,
+    AppointmentPage,
+    AppointmentUpdate,
+    ParticipantOut,
+    ParticipantPage,
+    ParticipantsToAdd,
+    ParticipantsToRemove,
+    ParticipantUpdate,
+    Text,
+    UTCDateTime,
+)
+from callgrid.calls import repository
+from callgrid.calls.models import Call, CallKind
+from callgrid.calls.repository import ParticipantCallFilter
+from callgrid.clock import Clock, get_clock
+from callgrid.db.session import get_session
+from callgrid.errors import BadRequest, NotFound
+from callgrid.pagination import fetch_page
+from callgrid.tenancy.auth import Principal, authenticated
+from callgrid.webhooks import emit
+
+PREFIX = "/api/v1/appointments"
+router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"])
+
+AppointmentId = Annotated[str, "A UUID string identifying this appointment."]
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")]
+PageSize = Annotated[int, Query(ge=1, le=100, description="items per page, 1..100")]
+
+
+def _now(clock: Clock = Depends(get_clock)) -> datetime:
+    return clock()
+
+
+now_ = Depends(_now)
+
+
+async def _detail(session: AsyncSession, call: Call, now: datetime) -> dict[str, Any]:
+    participants = await repository.list_participants(session, call.organization_id, call.id)
+    return render.appointment(call, participants, now)
+
+
+async def _changed(session: AsyncSession, call: Call, now: datetime, event_type: str) -> dict[str, Any]:
+    """The appointment's detail, also put in the outbox as `event_type`'s data."""
+    detail = await _detail(session, call, now)
+    await emit(session, call.organization_id, event_type, detail)
+    return detail
+
+
+@router.get("/", response_model=AppointmentPage, summary="List appointments")
+async def list_appointments(
+    request: Request,
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+    page: Page = 1,
+    page_size: PageSize = 20,
+    participant_unique_id: Annotated[
+        Text | None, Query(min_length=1, max_length=255, description="only appointments this participant takes part in")
+    ] = None,
+    start_date: Annotated[UTCDateTime | None, Query(description="only those starting at or after this (UTC)")] = None,
+    end_date: Annotated[UTCDateTime | None, Query(description="only those starting before this (UTC)")] = None,
+) -> dict[str, Any]:
+    """The organization's appointments in `start_date_time` order (then id), cancelled ones
+    included. Filters: `participant_unique_id` (exact), `start_date <= start_date_time < end_date`."""
+    if start_date is not None and end_date is not None and end_date <= start_date:
+        raise BadRequest("must be after start_date", field="end_date")
+    rows, count = await repository.list_calls_with_participant_count(
+        session,
+        ParticipantCallFilter(
+            organization_id=principal.organization_id,
+            kind=CallKind.APPOINTMENT,
+            participant_unique_id=participant_unique_id,
+            starts_from=start_date,
+            starts_before=end_date,
+        ),
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )
+    if not rows and page > 1:
+        raise NotFound(f"page {page} is past the last page", field="page")
+    results = [render.list_item(call, n, principal.organization_name, now) for call, n in rows]
+    return render.page(request.url, results, count, page, page_size)
+
+
+@router.post("/", status_code=201, response_model=AppointmentOut, summary="Create an appointment")
+async def create_appointment(
+    body: AppointmentCreate,
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+) -> dict[str, Any]:
+    call = await appointments.create(session, principal.organization_id, body, now)
+    return await _changed(session, call, now, "appointment.created")
+
+
+@router.get("/{id}/", response_model=AppointmentOut, summary="Retrieve an appointment with its participants")
+async def get_appointment(
+    id: AppointmentId, principal: Principal = authenticated, session: AsyncSession = get_session, now: datetime = now_
+) -> dict[str, Any]:
+    call = await appointments.get(session, principal.organization_id, id)
+    return await _detail(session, call, now)
+
+
+@router.patch("/{id}/", response_model=AppointmentOut, summary="Partially update an appointment")
+async def update_appointment(
+    id: AppointmentId,
+    body: AppointmentUpdate,
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+) -> dict[str, Any]:
+    """Only a `scheduled` appointment can be updated; active, completed and cancelled ones answer 409."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    if await appointments.update(session, call, body, now):
+        return await _changed(session, call, now, "appointment.updated")
+    return await _detail(session, call, now)
+
+
+@router.delete("/{id}/", status_code=204, response_class=Response, summary="Cancel an appointment")
+async def cancel_appointment(
+    id: AppointmentId, principal: Principal = authenticated, session: AsyncSession = get_session, now: datetime = now_
+) -> Response:
+    """Afterwards it reads as `cancelled`. Cancelling a cancelled appointment again is a 204 too;
+    an active or completed one answers 409."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    if await appointments.cancel(session, call, now):
+        await _changed(session, call, now, "appointment.cancelled")
+    return Response(status_code=204)
+
+
+@router.get("/{id}/participants/", response_model=ParticipantPage, summary="List an appointment's participants")
+async def list_participants(
+    id: AppointmentId,
+    request: Request,
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    page: Page = 1,
+    page_size: PageSize = 20,
+) -> dict[str, Any]:
+    call = await appointments.get(session, principal.organization_id, id)
+    rows, count = await fetch_page(
+        session, repository.call_participants(call.organization_id, call.id), (page - 1) * page_size, page_size
+    )
+    if not rows and page > 1:
+        raise NotFound(f"page {page} is past the last page", field="page")
+    return render.page(request.url, [render.participant(p) for p in rows], count, page, page_size)
+
+
+@router.get("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Retrieve a participant")
+async def get_participant(
+    id: AppointmentId, participant_id: str, principal: Principal = authenticated, session: AsyncSession = get_session
+) -> dict[str, Any]:
+    call = await appointments.get(session, principal.organization_id, id)
+    return render.participant(await appointments.get_participant(session, call, participant_id))
+
+
+@router.patch("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Partially update a participant")
+async def update_participant(
+    id: AppointmentId,
+    participant_id: str,
+    body: ParticipantUpdate,
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+) -> dict[str, Any]:
+    """Allowed while the appointment is scheduled or active; 409 once completed or cancelled.
+    A change puts an `appointment.updated` event in the outbox."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    participant = await appointments.get_participant(session, call, participant_id)
+    if await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now):
+        await _changed(session, call, now, "appointment.updated")
+    return render.participant(participant)
+
+
+@router.post("/{id}/add-participants/", response_model=AppointmentOut, summary="Add participants to an appointment")
+async def add_participants(
+    id: AppointmentId,
+    body: Annotated[ParticipantsToAdd, Body()],
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+) -> dict[str, Any]:
+    """All or none: a `unique_id` repeated in the list or already on the appointment is a 400
+    and nothing is added. Only while the appointment is scheduled (409 otherwise)."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    await appointments.add_participants(session, call, body, now)
+    return await _changed(session, call, now, "appointment.participants_added")
+
+
+@router.post(
+    "/{id}/remove-participants/", response_model=AppointmentOut, summary="Remove participants from an appointment"
+)
+async def remove_participants(
+    id: AppointmentId,
+    body: Annotated[ParticipantsToRemove, Body()],
+    principal: Principal = authenticated,
+    session: AsyncSession = get_session,
+    now: datetime = now_,
+) -> dict[str, Any]:
+    """All or none: an id that is not a participant of this appointment (or is repeated) is a
+    400 and nothing is removed; at least one participant stays. Only while scheduled (409 otherwise)."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    await appointments.remove_participants(session, call, [ref.id for ref in body], now)
+    return await _changed(session, call, now, "appointment.participants_removed")

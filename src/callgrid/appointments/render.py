@@ -1,0 +1,74 @@
+"""Calls and participants into the appointments API's JSON (the seed's names and types)."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.datastructures import URL
+
+from callgrid.appointments.schemas import CONFIG_FLAGS, DEFAULT_CONFIG
+from callgrid.calls.models import Call, Participant
+from callgrid.calls.status import CallStatus, call_status
+
+
+def timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`: `2019-08-24T14:15:22Z` (fractional seconds when there are any)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def status(call: Call, now: datetime) -> CallStatus:
+    return call_status(call.status, call.starts_at, call.ends_at, now)
+
+
+def duration_minutes(call: Call) -> int:
+    return int((call.ends_at - call.starts_at).total_seconds() // 60)
+
+
+def config(stored: dict | None) -> dict[str, bool]:
+    """All six flags: those stored over the defaults."""
+    return {**DEFAULT_CONFIG, **{k: v for k, v in (stored or {}).items() if k in CONFIG_FLAGS}}
+
+
+def participant(p: Participant) -> dict[str, Any]:
+    return {"id": str(p.id), "unique_id": p.unique_id, "display_name": p.display_name, "role": p.role}
+
+
+def appointment(call: Call, participants: Sequence[Participant], now: datetime) -> dict[str, Any]:
+    """The detail: what retrieve, create, update and the participant bulk calls answer, and the
+    `data` of every `appointment.*` webhook event."""
+    return {
+        "id": str(call.id),
+        "title": call.title,
+        "start_date_time": timestamp(call.starts_at),
+        "duration_minutes": duration_minutes(call),
+        "status": status(call, now).value,
+        "config": config(call.config),
+        "participants": [participant(p) for p in participants],
+        "created_at": timestamp(call.created_at),
+        "updated_at": timestamp(call.updated_at),
+    }
+
+
+def list_item(call: Call, participant_count: int, organization_name: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(call.id),
+        "title": call.title,
+        "start_date_time": timestamp(call.starts_at),
+        "duration_minutes": duration_minutes(call),
+        "status": status(call, now).value,
+        "participant_count": participant_count,
+        "organization_name": organization_name,
+        "created_at": timestamp(call.created_at),
+    }
+
+
+def page(url: URL, results: list[dict[str, Any]], count: int, page_number: int, page_size: int) -> dict[str, Any]:
+    """`{"count", "next", "previous", "results"}`; next and previous are this request's URL with
+    its other query parameters kept and `page` moved."""
+    last = max(1, -(-count // page_size))
+    return {
+        "count": count,
+        "next": str(url.include_query_params(page=page_number + 1)) if page_number < last else None,
+        "previous": str(url.include_query_params(page=page_number - 1)) if page_number > 1 else None,
+        "results": results,
+    }
