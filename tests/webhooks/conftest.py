@@ -84,8 +84,10 @@ class Receiver:
         response.raise_for_status()
         return response.json()
 
-    def trust(self, *secrets: str) -> None:
-        self._control("POST", "secrets", list(secrets))
+    def trust(self, *secrets: str, only: bool = False) -> None:
+        """Verify with these secrets too (or `only` these)."""
+        self.secrets = list(secrets) if only else [*getattr(self, "secrets", []), *secrets]
+        self._control("POST", "secrets", self.secrets)
 
     def script(self, path: str, *steps: dict) -> None:
         self._control("POST", "script", {path: list(steps)})
@@ -118,10 +120,19 @@ def receiver():
     r.stop()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "webhook_settings(**fields): Settings fields over the fast webhook defaults")
+
+
 @pytest.fixture
-def settings(database_url) -> Settings:
-    """The root `settings`, with fast webhook retries and loopback targets allowed."""
-    return Settings(database_url=database_url, public_url="http://callgrid.test", api_key_cache_seconds=0.0, **FAST)
+def settings(request, database_url) -> Settings:
+    """The root `settings`, with fast webhook retries and loopback targets allowed
+    (and whatever a test's `webhook_settings` marker says)."""
+    fields = dict(FAST)
+    marker = request.node.get_closest_marker("webhook_settings")
+    if marker is not None:
+        fields.update(marker.kwargs)
+    return Settings(database_url=database_url, public_url="http://callgrid.test", api_key_cache_seconds=0.0, **fields)
 
 
 def subprocess_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -37,8 +37,8 @@ DISPATCH_BATCH = 500
 
 
 def lease_seconds(settings: Settings) -> float:
-    """How long a claim holds: enough for one attempt (its timeout) with room to record it."""
-    return 2 * settings.webhook_timeout_seconds + 5
+    """How long a claim holds: enough for one attempt (bounded by its timeout) with room to record it."""
+    return 2 * settings.webhook_timeout_seconds + 2
 
 
 class DeliveryWorker:
@@ -63,8 +63,6 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout)."""
         wake = notifier.register()
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         failures = 0
         try:
             while not stop.is_set():
@@ -85,9 +83,20 @@ class DeliveryWorker:
         finally:
             notifier.unregister(wake)
             await self._drain()
-            if self._own_client and self._client is not None:
-                await self._client.aclose()
-                self._client = None
+            await self.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # No redirects followed (a 3xx is a failed attempt); no proxies from the
+            # environment (they would bypass the address check).
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def _wait(self, wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
         """Sleep until woken by a commit in this process, by `stop`, by a finished attempt (a free slot), or `timeout`."""
@@ -124,8 +133,6 @@ class DeliveryWorker:
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Work until nothing is pending that is due now (tests and one-shot use)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         async with asyncio.timeout(timeout):
             while True:
                 busy = await self.step()
@@ -270,7 +277,7 @@ class DeliveryWorker:
 
     async def attempt(self, job: Job) -> Outcome:
         outcome = await send(
-            self._client,
+            self.client,
             job,
             timeout=self.settings.webhook_timeout_seconds,
             allow_private=self.settings.webhook_allow_private_targets,

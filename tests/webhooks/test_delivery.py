@@ -1,0 +1,340 @@
+"""Delivery through the embedded worker to a real receiver process that verifies signatures."""
+
+import asyncio
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+from sqlalchemy import func, select
+
+from callgrid.db.engine import IMMEDIATE
+from callgrid.webhooks import EVENT_TYPES, emit
+from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from callgrid.webhooks.signing import new_secret
+from callgrid.webhooks.worker import DeliveryWorker
+from tests.webhooks.conftest import create_endpoint
+
+BASE = "/api/v1/webhook-endpoints"
+CALLS = "/api/v1/external/workshops/video-calls"
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def now(clock):
+    clock.move_to(NOW)
+
+
+async def make_mango(tenant) -> str:
+    r = await tenant.client.post("/api/v1/products", json={"title": "Mango", "price": 500})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def create_call(tenant, mango: str, **fields) -> dict:
+    body = {"title": "Webinar", "mango": mango, "startDate": "2030-01-02", "fromTime": "10:00",
+            "timezoneName": "UTC", "duration": 60, **fields}
+    r = await tenant.client.post(CALLS, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def listen(tenant, receiver, path: str = "/hook", **fields) -> dict:
+    endpoint = await create_endpoint(tenant, receiver.url(path), **fields)
+    receiver.trust(endpoint["secret"])
+    return endpoint
+
+
+async def emit_committed(app, organization_id: str, event_type: str, data: dict) -> None:
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        await emit(session, UUID(organization_id), event_type, data)
+        await session.commit()
+
+
+async def attempts(tenant, endpoint_id: str) -> list[dict]:
+    r = await tenant.client.get(f"{BASE}/{endpoint_id}/deliveries", params={"page_size": 100})
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def until(predicate, timeout: float = 10.0):
+    async with asyncio.timeout(timeout):
+        while not (result := await predicate()):
+            await asyncio.sleep(0.05)
+    return result
+
+
+def by_type(records: list[dict]) -> Counter:
+    return Counter(r["json"]["type"] for r in records)
+
+
+async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, receiver):
+    endpoint = await listen(tenant, receiver)
+    mango = await make_mango(tenant)
+    one = await create_call(tenant, mango)
+    updated = await tenant.client.patch(f"{CALLS}/{one['_id']}", json={"title": "Renamed"})
+    assert updated.status_code == 200, updated.text
+    assert (await tenant.client.delete(f"{CALLS}/{one['_id']}")).status_code == 200
+    series = await create_call(tenant, mango, startDate="2030-01-10", endDate="2030-01-12", repeatingDays=[0, 1, 2, 3, 4, 5, 6])
+    assert len(series["scheduledMeetingDates"]) == 3
+    assert (await tenant.client.delete(f"{CALLS}/groups/{series['groupId']}")).status_code == 200
+    appointment = {"id": "4b7f0c8e-9a7e-4c1a-9e43-6f2f3f0f3b11", "title": "Checkup", "status": "scheduled"}
+    for event_type in [t for t in EVENT_TYPES if t.startswith("appointment.")]:
+        await emit_committed(app, tenant.organization_id, event_type, appointment)
+    assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
+
+    records = await receiver.count(15)
+    await asyncio.sleep(0.3)  # nothing more arrives
+    records = receiver.received()
+    assert by_type(records) == {
+        "video_call.created": 4,  # one per occurrence: the one-time call and 3 of the series
+        "video_call.updated": 1,
+        "video_call.cancelled": 4,
+        "appointment.created": 1,
+        "appointment.updated": 1,
+        "appointment.cancelled": 1,
+        "appointment.participants_added": 1,
+        "appointment.participants_removed": 1,
+        "ping": 1,
+    }
+    assert set(by_type(records)) == set(EVENT_TYPES)
+    for record in records:
+        assert record["verified"], record
+        envelope = record["json"]
+        assert set(envelope) == {"id", "type", "created_at", "data"}
+        assert record["headers"]["webhook-id"] == envelope["id"]
+        assert record["headers"]["content-type"] == "application/json"
+        assert envelope["created_at"].endswith("Z")
+    assert len({r["json"]["id"] for r in records}) == 15
+
+    # `data` is the call as the video-calls API renders it.
+    renamed = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.updated"][0]
+    shown = (await tenant.client.get(f"{CALLS}/{one['_id']}")).json()
+    assert renamed["title"] == "Renamed"
+    assert {k: v for k, v in renamed.items() if k not in ("status", "updatedAt")} == {
+        k: v for k, v in shown.items() if k not in ("status", "updatedAt")
+    }
+    cancelled = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.cancelled"]
+    assert {c["status"] for c in cancelled} == {"cancelled"}
+    occurrences = {c["_id"] for c in cancelled if c["groupId"] == series["groupId"]}
+    assert len(occurrences) == 3
+    assert [r["json"]["data"] for r in records if r["json"]["type"] == "appointment.created"] == [appointment]
+
+    delivered = await attempts(tenant, endpoint["id"])
+    assert len(delivered) == 15
+    assert {(a["state"], a["status_code"], a["attempt"]) for a in delivered} == {("delivered", 200, 1)}
+
+
+async def test_500_500_200_is_three_deliveries_with_one_webhook_id(tenant, receiver):
+    endpoint = await listen(tenant, receiver, "/flaky")
+    receiver.script("/flaky", {"status": 500}, {"status": 500}, {"status": 200})
+    ping = (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).json()
+
+    records = await receiver.count(3, path="/flaky")
+    assert [r["status"] for r in records] == [500, 500, 200]
+    assert {r["headers"]["webhook-id"] for r in records} == {ping["event_id"]}
+    assert all(r["verified"] for r in records)
+    assert len({r["body"] for r in records}) == 1  # the same bytes every time
+    gaps = [b["at"] - a["at"] for a, b in zip(records, records[1:])]
+    assert all(0.8 < gap < 5 for gap in gaps), gaps  # the schedule's 1 s steps
+
+    history = await until(lambda: _settled(tenant, endpoint["id"], 3))
+    assert [(a["attempt"], a["status_code"], a["state"]) for a in history] == [
+        (3, 200, "delivered"),
+        (2, 500, "delivered"),
+        (1, 500, "delivered"),
+    ]
+    assert [a["error"] for a in history] == [None, "HTTP 500", "HTTP 500"]
+    assert {a["event_id"] for a in history} == {ping["event_id"]}
+    assert all(a["event_type"] == "ping" and a["duration_ms"] >= 0 for a in history)
+
+
+async def _settled(tenant, endpoint_id: str, n: int, state: str | None = None):
+    found = await attempts(tenant, endpoint_id)
+    if len(found) >= n and (state is None or found[0]["state"] == state):
+        return found
+    return None
+
+
+async def test_failed_after_the_last_step_then_retried_by_hand(tenant, receiver):
+    endpoint = await listen(tenant, receiver, "/down")
+    receiver.script("/down", *[{"status": 503}] * 3)
+    ping = (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).json()
+    history = await until(lambda: _settled(tenant, endpoint["id"], 3, "failed"))
+    assert [a["attempt"] for a in history] == [3, 2, 1]
+    assert len(receiver.received("/down")) == 3  # "0,1,1": three attempts, then failed
+
+    r = await tenant.client.post(f"{BASE}/{endpoint['id']}/deliveries/{ping['event_id']}/retry")
+    assert r.status_code == 202, r.text
+    assert r.json()["state"] == "pending" and r.json()["event_id"] == ping["event_id"]
+    records = await receiver.count(4, path="/down")
+    assert records[-1]["status"] == 200 and records[-1]["headers"]["webhook-id"] == ping["event_id"]
+    history = await until(lambda: _settled(tenant, endpoint["id"], 4, "delivered"))
+    assert history[0]["attempt"] == 4
+
+
+@pytest.mark.webhook_settings(webhook_retry_schedule="0,30,1")
+async def test_retry_after_is_honoured_up_to_the_next_steps_length(tenant, receiver):
+    endpoint = await listen(tenant, receiver, "/busy")
+    receiver.script("/busy", {"status": 429, "retry_after": "1"}, {"status": 503, "retry_after": "100"}, {"status": 200})
+    await tenant.client.post(f"{BASE}/{endpoint['id']}/test")
+    records = await receiver.count(3, path="/busy", timeout=10)
+    first, second = (b["at"] - a["at"] for a, b in zip(records, records[1:]))
+    assert 0.8 < first < 5, first  # Retry-After: 1 instead of the 30 s step
+    assert 0.8 < second < 5, second  # Retry-After: 100 capped at the 1 s step
+    assert records[-1]["status"] == 200
+
+
+async def test_410_disables_the_endpoint(app, tenant, receiver):
+    gone = await listen(tenant, receiver, "/gone")
+    other = await listen(tenant, receiver, "/other")
+    receiver.script("/gone", {"status": 410})
+    mango = await make_mango(tenant)
+    await create_call(tenant, mango)
+    await receiver.count(1, path="/gone")
+    await receiver.count(1, path="/other")
+    shown = await until(lambda: _disabled(tenant, gone["id"]))
+    assert "410" in shown["disabled_reason"]
+    history = await attempts(tenant, gone["id"])
+    assert [(a["status_code"], a["state"]) for a in history] == [(410, "failed")]
+
+    await create_call(tenant, mango, startDate="2030-01-03")
+    await receiver.count(2, path="/other")
+    await asyncio.sleep(0.3)
+    assert len(receiver.received("/gone")) == 1
+    assert (await tenant.client.post(f"{BASE}/{gone['id']}/test")).status_code == 409
+    # Enabling it again clears the reason.
+    r = await tenant.client.patch(f"{BASE}/{gone['id']}", json={"enabled": True})
+    assert r.json()["enabled"] is True and r.json()["disabled_reason"] is None
+    assert other["id"]
+
+
+async def _disabled(tenant, endpoint_id: str):
+    shown = (await tenant.client.get(f"{BASE}/{endpoint_id}")).json()
+    return shown if not shown["enabled"] else None
+
+
+async def test_a_change_that_rolls_back_sends_nothing(app, tenant, receiver):
+    endpoint = await listen(tenant, receiver)
+    mango = await make_mango(tenant)
+    await create_call(tenant, mango)
+    await receiver.count(1)
+
+    # A request that fails (an overlap: 409) commits nothing, so sends nothing.
+    r = await tenant.client.post(CALLS, json={"title": "Clash", "mango": mango, "startDate": "2030-01-02",
+                                              "fromTime": "10:30", "timezoneName": "UTC", "duration": 60})
+    assert r.status_code == 409, r.text
+    # An event added and then rolled back.
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        await emit(session, UUID(tenant.organization_id), "appointment.created", {"id": "rolled back"})
+        await session.flush()
+        await session.rollback()
+    # An event whose transaction fails at commit (its organization does not exist).
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        await emit(session, UUID(int=1), "appointment.created", {"id": "never"})
+        with pytest.raises(Exception):
+            await session.commit()
+
+    # A later event arrives, and nothing before it but the first call.
+    ping = (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).json()
+    records = await receiver.wait(lambda rs: any(r["json"]["id"] == ping["event_id"] for r in rs))
+    await asyncio.sleep(0.3)
+    assert by_type(receiver.received()) == {"video_call.created": 1, "ping": 1}
+    async with app.state.sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(WebhookEvent))).scalar_one() == 2
+    assert len(records) == 2
+
+
+async def test_rotated_secret_signs_from_then_on(tenant, receiver):
+    endpoint = await listen(tenant, receiver)
+    rotated = (await tenant.client.post(f"{BASE}/{endpoint['id']}/rotate-secret")).json()["secret"]
+    receiver.trust(endpoint["secret"], rotated, only=True)
+    await tenant.client.post(f"{BASE}/{endpoint['id']}/test")
+    (record,) = await receiver.count(1)
+    assert record["verified"] and record["secret"] == rotated
+
+
+async def test_event_filter_and_extra_headers(tenant, receiver):
+    picky = await listen(tenant, receiver, "/picky", events=["video_call.cancelled"], headers={"X-Api-Key": "k-123"})
+    await listen(tenant, receiver, "/all")
+    mango = await make_mango(tenant)
+    call = await create_call(tenant, mango)
+    await tenant.client.delete(f"{CALLS}/{call['_id']}")
+    await receiver.count(2, path="/all")
+    (record,) = await receiver.count(1, path="/picky")
+    await asyncio.sleep(0.3)
+    assert len(receiver.received("/picky")) == 1
+    assert record["json"]["type"] == "video_call.cancelled"
+    assert record["headers"]["x-api-key"] == "k-123"
+    assert record["verified"]
+    assert picky["events"] == ["video_call.cancelled"]
+
+
+@pytest.mark.webhook_settings(webhook_timeout_seconds=0.5)
+async def test_no_answer_within_the_timeout_is_a_failed_attempt(tenant, receiver):
+    endpoint = await listen(tenant, receiver, "/slow")
+    receiver.script("/slow", {"status": 200, "delay": 1.5})
+    await tenant.client.post(f"{BASE}/{endpoint['id']}/test")
+    history = await until(lambda: _settled(tenant, endpoint["id"], 2, "delivered"))
+    assert history[-1]["status_code"] is None and "within 0.5 s" in history[-1]["error"]
+    assert history[0]["status_code"] == 200
+
+
+@pytest.mark.webhook_settings(webhook_allow_private_targets=False)
+async def test_private_target_is_refused_again_at_delivery(app, tenant, receiver):
+    # Written straight to the table: the API would refuse this URL now.
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        endpoint = WebhookEndpoint(organization_id=UUID(tenant.organization_id), url=receiver.url(), secret=new_secret())
+        session.add(endpoint)
+        await session.commit()
+    await emit_committed(app, tenant.organization_id, "appointment.created", {"id": "x"})
+    history = await until(lambda: _settled(tenant, str(endpoint.id), 3, "failed"))
+    assert all("refused target" in a["error"] and "127.0.0.1" in a["error"] for a in history)
+    assert receiver.received() == []
+
+
+@pytest.mark.webhook_settings(run_embedded_worker=False, webhook_timeout_seconds=0.25)
+async def test_a_claim_is_exclusive_and_a_dead_workers_claim_comes_back(app, tenant, receiver):
+    endpoint = await listen(tenant, receiver)
+    for i in range(6):
+        await emit_committed(app, tenant.organization_id, "appointment.updated", {"n": i})
+    settings = app.state.settings
+    first, second = DeliveryWorker(app.state.sessionmaker, settings), DeliveryWorker(app.state.sessionmaker, settings)
+    assert await first.dispatch() == 6
+    assert await second.dispatch() == 0  # each event is fanned out once
+
+    a, b = await asyncio.gather(first.claim(4), second.claim(4))
+    assert len(a) + len(b) == 6
+    assert not {job.delivery_id for job in a} & {job.delivery_id for job in b}
+    assert await second.claim(10) == []  # everything is leased
+    # `first` dies holding its claims; `second` delivers its own.
+    for job in b:
+        await second.attempt(job)
+    await asyncio.sleep(2 * 0.25 + 2 + 0.2)  # the lease runs out
+    reclaimed = await second.claim(10)
+    assert {job.delivery_id for job in reclaimed} == {job.delivery_id for job in a}
+    assert {job.attempt for job in reclaimed} == {1}  # nothing was recorded for the dead claim
+    for job in reclaimed:
+        await second.attempt(job)
+    # The dead worker's late answer is not recorded over the new claim.
+    assert await first.record(a[0], await _fake_ok()) is False
+    await first.aclose()
+    await second.aclose()
+    async with app.state.sessionmaker() as session:
+        states = Counter((await session.execute(select(WebhookDelivery.state))).scalars())
+        attempts_made = (await session.execute(select(func.count()).select_from(WebhookAttempt))).scalar_one()
+    assert states == {"delivered": 6} and attempts_made == 6
+    records = receiver.received()
+    assert sorted(json.loads(r["body"])["data"]["n"] for r in records) == list(range(6))
+    assert endpoint["id"]
+
+
+async def _fake_ok():
+    from callgrid.webhooks.sender import Outcome
+
+    return Outcome(200, None, 1, None, datetime.now(UTC))
