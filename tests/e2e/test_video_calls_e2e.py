@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
+from tests.e2e.conftest import start_server, stop
+
 API = "/api/v1/external/workshops/video-calls"
 
 
@@ -82,8 +84,6 @@ def test_server_survives_restart_with_data(server):
         body = {"title": "Durable", "mango": product["id"], "startDate": day(2), "fromTime": "09:00",
                 "timezoneName": "Europe/London", "duration": 30}
         call = client.post(API, json=body).json()
-    from tests.e2e.conftest import start_server, stop
-
     server.process.kill()
     server.process.wait()
     restarted = start_server(server.database_url)

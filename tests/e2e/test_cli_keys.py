@@ -1,0 +1,37 @@
+"""`callgrid keys create`: a key for another host of the organization acts as that host."""
+
+import subprocess
+from datetime import date, timedelta
+
+from tests.e2e.conftest import CALLGRID
+
+API = "/api/v1/external/workshops/video-calls"
+
+
+async def test_key_created_for_a_host_acts_as_that_host(server):
+    org = server.create_org("Two Hosts")
+    slug = org["organization"]["slug"]
+    async with server.client(org["api_key"]) as owner:
+        host = (await owner.post("/api/v1/hosts", json={"name": "Bea", "email": "bea@example.com", "timezone": "Europe/Berlin"})).json()
+        product = (await owner.post("/api/v1/products", json={"title": "Shared"})).json()
+        slot = {"title": "Same slot", "mango": product["id"], "startDate": (date.today() + timedelta(days=4)).isoformat(),
+                "fromTime": "15:00", "timezoneName": "Europe/Berlin", "duration": 45}
+        assert (await owner.post(API, json=slot)).status_code == 201
+
+        bea_key = server.cli("keys", "create", "--org", slug, "--host", host["id"]).strip()
+        owner_key_2 = server.cli("keys", "create", "--org", slug).strip()
+        assert bea_key.startswith("cg_") and owner_key_2.startswith("cg_") and bea_key != owner_key_2
+
+        async with server.client(bea_key) as bea, server.client(owner_key_2) as owner_again:
+            # Bea is another host: the owner's call at that time is no conflict for her...
+            created = await bea.post(API, json=slot)
+            assert created.status_code == 201, created.text
+            mine = (await bea.get(API)).json()
+            assert [c["creator"]["_id"] for g in mine["data"] for c in g["calls"]] == [host["id"]]
+            # ...while the second owner key is the owner, whose slot is taken.
+            refused = await owner_again.post(API, json=slot)
+            assert refused.status_code == 409
+            assert refused.json()["maximumOverlap"] == 1
+
+    done = subprocess.run([CALLGRID, "keys", "create", "--org", "no-such-org"], env=server.env, capture_output=True, text=True)
+    assert done.returncode != 0 and "no organization" in done.stderr
