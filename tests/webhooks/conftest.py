@@ -62,9 +62,12 @@ class Receiver:
         self.process: subprocess.Popen | None = None
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Receiver":
+    def start(self, *secrets: str) -> "Receiver":
+        """Listen, verifying with `secrets` from the first request on."""
+        self.secrets = list(secrets)
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "receiver.py"), str(self.port)],
+            env={**os.environ, "RECEIVER_SECRETS": ",".join(secrets)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,6 +1,6 @@
 """A webhook receiver for tests: a real HTTP server on loopback, run as its own process.
 
-    python receiver.py PORT
+    python receiver.py PORT          (RECEIVER_SECRETS=whsec_a,whsec_b: secrets to start with)
 
 It verifies every delivery with `standardwebhooks.Webhook(secret).verify` against the
 secrets it was told, records it, and answers what it was told to answer. Control routes:
@@ -13,6 +13,7 @@ secrets it was told, records it, and answers what it was told to answer. Control
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 lock = threading.Lock()
-secrets: list[str] = []
+secrets: list[str] = [s for s in os.environ.get("RECEIVER_SECRETS", "").split(",") if s]
 scripts: dict[str, list[dict]] = {}
 received: list[dict] = []
 

@@ -134,6 +134,7 @@ async def test_500_500_200_is_three_deliveries_with_one_webhook_id(tenant, recei
 
     records = await receiver.count(3, path="/flaky")
     assert [r["status"] for r in records] == [500, 500, 200]
+    assert [r["headers"]["callgrid-attempt"] for r in records] == ["1", "2", "3"]
     assert {r["headers"]["webhook-id"] for r in records} == {ping["event_id"]}
     assert all(r["verified"] for r in records)
     assert len({r["body"] for r in records}) == 1  # the same bytes every time

@@ -84,6 +84,7 @@ async def test_list_is_paged_in_creation_order(tenant):
         ({"url": URL, "headers": {"Webhook-Id": "x"}}, "headers"),
         ({"url": URL, "headers": {"content-type": "text/plain"}}, "headers"),
         ({"url": URL, "headers": {"Host": "evil.example"}}, "headers"),
+        ({"url": URL, "headers": {"Callgrid-Attempt": "1"}}, "headers"),
         ({"url": URL, "headers": {"bad header": "x"}}, "headers"),
         ({"url": URL, "headers": {"X-A": "one\r\nX-B: two"}}, "headers"),
         ({"url": URL, "headers": {f"X-{i}": "v" for i in range(21)}}, "headers"),

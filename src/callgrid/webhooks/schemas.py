@@ -11,7 +11,7 @@ from callgrid.webhooks.targets import TargetError, parse_url
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-RESERVED_HEADERS = frozenset({"content-type", "host", "content-length", "transfer-encoding", "connection"})
+RESERVED_HEADERS = frozenset({"content-type", "host", "content-length", "transfer-encoding", "connection", "callgrid-attempt"})
 MAX_HEADERS = 20
 
 
@@ -42,7 +42,7 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
         if not TOKEN.match(name):
             raise ValueError(f"{name!r} is not a valid header name")
         if lower in RESERVED_HEADERS or lower.startswith("webhook-"):
-            raise ValueError(f"{name!r} is set by Callgrid and cannot be overridden (webhook-*, content-type, host, content-length, transfer-encoding, connection)")
+            raise ValueError(f"{name!r} is set by Callgrid and cannot be overridden (webhook-*, content-type, host, content-length, transfer-encoding, connection, callgrid-attempt)")
         if lower in seen:
             raise ValueError(f"{name!r} is given twice")
         seen.add(lower)

@@ -15,6 +15,9 @@ from callgrid.webhooks.signing import signature_headers
 from callgrid.webhooks.targets import TargetError, parse_url, resolve_for_delivery
 
 USER_AGENT = "Callgrid-Webhooks/0.1"
+MAX_RESPONSE_READ = 64 * 1024
+# 1 for the first attempt of an event to an endpoint, 2 for the first retry, ...
+ATTEMPT_HEADER = "callgrid-attempt"
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,17 @@ async def send(client: httpx.AsyncClient, job: Job, *, timeout: float, allow_pri
     try:
         async with asyncio.timeout(timeout):
             request = await _request(client, job, allow_private=allow_private, timeout=timeout)
-            # The answer's status is all that counts; its body is not read.
+            # The answer's status is all that counts. A short body is read (and dropped) so
+            # the connection can be reused; a long one is cut off with the connection.
             response = await client.send(request, stream=True)
             try:
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("retry-after"), utcnow())
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > MAX_RESPONSE_READ:
+                        break
             finally:
                 await response.aclose()
     except TargetError as exc:
@@ -103,6 +112,7 @@ async def _request(client: httpx.AsyncClient, job: Job, *, allow_private: bool, 
         {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
+            ATTEMPT_HEADER: str(job.attempt),
             **signature_headers(job.secret, str(job.event_id), body, utcnow()),
         }
     )
