@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     webhook_poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     # Deliveries one worker process has in flight at once.
     webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Events (with their deliveries and attempts) older than this are deleted by the worker,
+    # unless a delivery of theirs is still pending; 0 keeps them forever.
+    webhook_retention_days: float = Field(default=30.0, ge=0)
     run_embedded_worker: bool = Field(default=True)
 
     @field_validator("webhook_retry_schedule")

@@ -40,6 +40,34 @@ async def create_call(tenant, mango: str, **fields) -> dict:
     return r.json()
 
 
+async def appointments_lifecycle(tenant) -> dict[str, dict]:
+    """Create, update, add and remove a participant, cancel: one appointment through the
+    appointments API. Returns the detail it rendered after each step, by event type."""
+    base = "/api/v1/appointments"
+    r = await tenant.client.post(f"{base}/", json={
+        "title": "Consultation", "start_date_time": "2030-01-03T10:00:00Z", "duration_minutes": 30,
+        "participants": [{"role": "moderator", "unique_id": "host@example.com"}],
+    })
+    assert r.status_code == 201, r.text
+    shown = {"appointment.created": r.json()}
+    path = f"{base}/{r.json()['id']}"
+    r = await tenant.client.patch(f"{path}/", json={"title": "Consultation (moved)"})
+    assert r.status_code == 200, r.text
+    shown["appointment.updated"] = r.json()
+    r = await tenant.client.post(f"{path}/add-participants/", json=[{"role": "participant", "unique_id": "guest@example.com"}])
+    assert r.status_code == 200, r.text
+    shown["appointment.participants_added"] = r.json()
+    guest = [p for p in r.json()["participants"] if p["unique_id"] == "guest@example.com"][0]
+    r = await tenant.client.post(f"{path}/remove-participants/", json=[{"id": guest["id"]}])
+    assert r.status_code == 200, r.text
+    shown["appointment.participants_removed"] = r.json()
+    r = await tenant.client.delete(f"{path}/")
+    assert r.status_code == 204, r.text
+    r = await tenant.client.get(f"{path}/")
+    shown["appointment.cancelled"] = r.json()
+    return shown
+
+
 async def listen(tenant, receiver, path: str = "/hook", **fields) -> dict:
     endpoint = await create_endpoint(tenant, receiver.url(path), **fields)
     receiver.trust(endpoint["secret"])
@@ -80,9 +108,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     series = await create_call(tenant, mango, startDate="2030-01-10", endDate="2030-01-12", repeatingDays=[0, 1, 2, 3, 4, 5, 6])
     assert len(series["scheduledMeetingDates"]) == 3
     assert (await tenant.client.delete(f"{CALLS}/groups/{series['groupId']}")).status_code == 200
-    appointment = {"id": "4b7f0c8e-9a7e-4c1a-9e43-6f2f3f0f3b11", "title": "Checkup", "status": "scheduled"}
-    for event_type in [t for t in EVENT_TYPES if t.startswith("appointment.")]:
-        await emit_committed(app, tenant.organization_id, event_type, appointment)
+    appointment = await appointments_lifecycle(tenant)
     assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
 
     records = await receiver.count(15)
@@ -120,7 +146,9 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     assert {c["status"] for c in cancelled} == {"cancelled"}
     occurrences = {c["_id"] for c in cancelled if c["groupId"] == series["groupId"]}
     assert len(occurrences) == 3
-    assert [r["json"]["data"] for r in records if r["json"]["type"] == "appointment.created"] == [appointment]
+    # `data` is the appointment as the appointments API renders it, at each step.
+    for event_type, shown in appointment.items():
+        assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type] == [shown], event_type
 
     delivered = await attempts(tenant, endpoint["id"])
     assert len(delivered) == 15
@@ -339,3 +367,37 @@ async def _fake_ok():
     from callgrid.webhooks.sender import Outcome
 
     return Outcome(200, None, 1, None, datetime.now(UTC))
+
+
+@pytest.mark.webhook_settings(run_embedded_worker=False, webhook_retention_days=30)
+async def test_old_events_are_pruned_unless_still_pending(app, tenant):
+    from datetime import timedelta
+
+    from callgrid.webhooks.worker import first_id_at
+
+    org = UUID(tenant.organization_id)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=31)
+
+    def event(moment, n):
+        return WebhookEvent(id=UUID(int=first_id_at(moment).int + n), organization_id=org, type="ping", payload="{}",
+                            created_at=moment, dispatched_at=moment)
+
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        endpoint = WebhookEndpoint(organization_id=org, url="https://hooks.example.com/", secret=new_secret())
+        done, waiting, recent = event(old, 1), event(old, 2), event(now, 3)
+        session.add_all([endpoint, done, waiting, recent])
+        await session.flush()
+        session.add_all([
+            WebhookDelivery(organization_id=org, event_id=done.id, endpoint_id=endpoint.id, state="delivered"),
+            WebhookDelivery(organization_id=org, event_id=waiting.id, endpoint_id=endpoint.id, state="pending", next_attempt_at=now),
+        ])
+        await session.commit()
+    worker = DeliveryWorker(app.state.sessionmaker, app.state.settings)
+    assert await worker.prune() == 1
+    async with app.state.sessionmaker() as session:
+        left = set((await session.execute(select(WebhookEvent.id))).scalars())
+        deliveries = (await session.execute(select(func.count()).select_from(WebhookDelivery))).scalar_one()
+    assert left == {waiting.id, recent.id}
+    assert deliveries == 1  # the delivered one went with its event

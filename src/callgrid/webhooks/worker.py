@@ -15,11 +15,11 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import delete, exists, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callgrid.config import Settings
@@ -34,6 +34,14 @@ log = logging.getLogger("callgrid.webhooks")
 
 PENDING = literal_column("'pending'")  # a literal, so PostgreSQL matches the partial index
 DISPATCH_BATCH = 500
+PRUNE_BATCH = 1000
+PRUNE_EVERY = 3600.0  # seconds
+
+
+def first_id_at(moment: datetime) -> UUID:
+    """The smallest UUIDv7 of `moment`'s millisecond: event ids are UUIDv7 (time first), so
+    `id < first_id_at(t)` means "created before t" and runs on the primary-key index."""
+    return UUID(int=int(moment.timestamp() * 1000) << 80)
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -64,11 +72,16 @@ class DeliveryWorker:
         """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout)."""
         wake = notifier.register()
         failures = 0
+        next_prune = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 wake.clear()
                 busy = False
                 try:
+                    if loop.time() >= next_prune:
+                        next_prune = loop.time() + PRUNE_EVERY
+                        await self.prune()
                     busy = await self.step()
                     failures = 0
                 except asyncio.CancelledError:
@@ -272,6 +285,35 @@ class DeliveryWorker:
             ]
             await session.commit()
             return jobs
+
+    # --- retention --------------------------------------------------------------------------
+
+    async def prune(self) -> int:
+        """Delete events older than the retention (their deliveries and attempts go with them)
+        unless one of their deliveries is pending; returns how many."""
+        days = self.settings.webhook_retention_days
+        if not days:
+            return 0
+        cutoff = first_id_at(utcnow() - timedelta(days=days))
+        removed = 0
+        while True:
+            async with await self._writing() as session:
+                batch = (
+                    select(WebhookEvent.id)
+                    .where(
+                        WebhookEvent.id < cutoff,
+                        WebhookEvent.dispatched_at.is_not(None),
+                        ~exists().where(WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.state == PENDING),
+                    )
+                    .limit(PRUNE_BATCH)
+                )
+                ids = (await session.execute(batch)).scalars().all()
+                if ids:
+                    await session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids)))
+                await session.commit()
+            removed += len(ids)
+            if len(ids) < PRUNE_BATCH:
+                return removed
 
     # --- one attempt -----------------------------------------------------------------------
 
