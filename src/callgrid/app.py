@@ -8,7 +8,7 @@ from callgrid.config import Settings, get_settings
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
-from callgrid.limits import BodySizeLimit
+from callgrid.limits import RequestGuard
 from callgrid.tenancy.auth import KeyCache
 from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
 from callgrid.video_calls.endpoints import router as video_calls_router
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     renderers = ErrorRenderers()
     renderers.register(VIDEO_CALLS_PREFIX, render_video_calls_error)
     install_error_handlers(app, renderers)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
 
     app.include_router(directory_router)
     app.include_router(video_calls_router)

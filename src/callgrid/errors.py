@@ -44,11 +44,6 @@ class Conflict(CallgridError):
     title = "Conflict"
 
 
-class PayloadTooLarge(CallgridError):
-    status_code = 413
-    title = "Payload Too Large"
-
-
 STATUS_TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
