@@ -1,9 +1,12 @@
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import column, delete, func, or_, select, values
+from sqlalchemy import String, and_, bindparam, delete, func, literal_column, or_, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls.models import Call, Participant, StoredStatus
@@ -29,6 +32,61 @@ class BookedCall:
         return Interval(self.starts_at, self.ends_at)
 
 
+def _proposals(dialect: Dialect, proposed: Sequence[Interval]):
+    """The proposed intervals as a table `(lo, s, e)`: `lo` = start - MAX_CALL_DURATION, `s`
+    = start, `e` = end, for a join that probes the (host_id, starts_at) index once per interval.
+
+    They travel as one parameter whatever their number (SQLite: a JSON array read by
+    `json_each`; PostgreSQL: three arrays read by `unnest`), so the statement's text is the same
+    for one occurrence or 366 and SQLAlchemy compiles it once and caches it. (A VALUES list has
+    three bind parameters per interval and is compiled again on every request: for a year-long
+    series that compilation was most of the check's time.)
+    """
+    if dialect.name == "postgresql":
+        timestamps = postgresql.ARRAY(UTCDateTime())
+        return (
+            func.unnest(
+                bindparam("proposed_lo", [p.start - MAX_CALL_DURATION for p in proposed], type_=timestamps),
+                bindparam("proposed_s", [p.start for p in proposed], type_=timestamps),
+                bindparam("proposed_e", [p.end for p in proposed], type_=timestamps),
+            )
+            .table_valued("lo", "s", "e")
+            .render_derived(name="proposed")
+        )
+    # SQLite compares text: each timestamp goes in exactly as the column stores it. `lo` is
+    # worked out by SQLite as whole seconds ("... 04:30:00" sorts before the stored
+    # "... 04:30:00.000000"), which only widens the index range by that one instant.
+    stored = _stored_form(dialect)
+    rows = [[stored(p.start), stored(p.end)] for p in proposed]
+    table = func.json_each(bindparam("proposed", json.dumps(rows), type_=String())).table_valued("value").alias("proposed")
+    start = func.json_extract(table.c.value, "$[0]")
+    return select(
+        func.datetime(start, f"-{int(MAX_CALL_DURATION.total_seconds())} seconds").label("lo"),
+        start.label("s"),
+        func.json_extract(table.c.value, "$[1]").label("e"),
+    ).subquery("proposed")
+
+
+_STORED_FORMS: dict[str, Callable[[datetime], str]] = {}
+
+
+def _stored_form(dialect: Dialect) -> Callable[[datetime], str]:
+    """How the dialect stores a UTCDateTime: SQLAlchemy's own processor, or the same text
+    made by `isoformat` (C, faster by half) once a sample shows the two agree."""
+    form = _STORED_FORMS.get(dialect.name)
+    if form is None:
+        process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+
+        def fast(value: datetime) -> str:
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]
+
+        sample = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+        form = _STORED_FORMS[dialect.name] = fast if process(sample) == fast(sample) else process
+    return form
+
+
 async def overlapping_calls(
     session: AsyncSession,
     host_id: UUID,
@@ -41,26 +99,33 @@ async def overlapping_calls(
     """The host's non-cancelled, not yet ended calls that overlap any proposed interval."""
     if not proposed:
         return []
-    proposals = (
-        values(
-            column("lo", UTCDateTime()), column("s", UTCDateTime()), column("e", UTCDateTime()), name="proposed"
-        )
-        .data([(p.start - MAX_CALL_DURATION, p.start, p.end) for p in proposed])
-        .cte("proposed")
-    )
-    statement = (
-        select(Call.id, Call.title, Call.starts_at, Call.ends_at, Call.series_id)
-        .distinct()
-        .join(
-            proposals,
-            (Call.starts_at > proposals.c.lo) & (Call.starts_at < proposals.c.e) & (Call.ends_at > proposals.c.s),
-        )
-        .where(Call.host_id == host_id, Call.status != StoredStatus.CANCELLED, Call.ends_at > now)
-    )
+    dialect = session.get_bind().dialect
+    proposals = _proposals(dialect, proposed)
+    conditions = [
+        Call.host_id == host_id,
+        Call.starts_at > proposals.c.lo,
+        Call.starts_at < proposals.c.e,
+        Call.ends_at > proposals.c.s,
+        Call.status != StoredStatus.CANCELLED,
+        Call.ends_at > now,
+    ]
     if exclude_call_id is not None:
-        statement = statement.where(Call.id != exclude_call_id)
+        conditions.append(Call.id != exclude_call_id)
     if exclude_series_id is not None:
-        statement = statement.where(or_(Call.series_id.is_(None), Call.series_id != exclude_series_id))
+        conditions.append(or_(Call.series_id.is_(None), Call.series_id != exclude_series_id))
+    columns = (Call.id, Call.title, Call.starts_at, Call.ends_at, Call.series_id)
+    if dialect.name == "postgresql":
+        # LATERAL, fenced by OFFSET 0 so that it is not flattened into a plain join: for each
+        # proposed interval, one range scan of the (host_id, starts_at) index, whatever plan
+        # PostgreSQL picks. A plain join is planned that way while the plan is custom, but after
+        # five executions of the prepared statement PostgreSQL may switch to a generic plan that
+        # cannot see the arrays' length, guesses 10 rows and joins them against a scan of the
+        # host's every call: 400 ms instead of 2 ms for a year-long series.
+        found = select(*columns).where(*conditions).offset(literal_column("0")).lateral("found")
+        statement = select(*found.c).distinct().select_from(proposals).join(found, true())
+    else:
+        # SQLite probes the index once per json_each row with the plain join.
+        statement = select(*columns).distinct().select_from(proposals).join(Call, and_(*conditions))
     rows = (await session.execute(statement)).all()
     return sorted((BookedCall(*row) for row in rows), key=lambda c: (c.starts_at, c.id))
 
@@ -185,11 +250,11 @@ async def list_calls_with_participant_count(
     participants, and the number of calls matching in all."""
     statement = select(Call.id).where(Call.organization_id == f.organization_id, Call.kind == f.kind)
     if f.participant_unique_id is not None:
-        statement = statement.where(
-            select(Participant.id)
-            .where(Participant.call_id == Call.id, Participant.unique_id == f.participant_unique_id)
-            .exists()
+        # Driven by the index on participants.unique_id, not by a probe per call.
+        taking_part = select(Participant.call_id).where(
+            Participant.unique_id == f.participant_unique_id, Participant.organization_id == f.organization_id
         )
+        statement = statement.where(Call.id.in_(taking_part))
     if f.starts_from is not None:
         statement = statement.where(Call.starts_at >= f.starts_from)
     if f.starts_before is not None:
