@@ -35,6 +35,7 @@ log = logging.getLogger("callgrid.webhooks")
 PENDING = literal_column("'pending'")  # a literal, so PostgreSQL matches the partial index
 DISPATCH_BATCH = 500
 PRUNE_BATCH = 1000
+COALESCE_SECONDS = 0.05
 PRUNE_EVERY = 3600.0  # seconds
 
 
@@ -93,6 +94,10 @@ class DeliveryWorker:
                     continue
                 pause = self.settings.webhook_poll_interval_seconds * (min(failures, 10) + 1)
                 await self._wait(wake, stop, pause)
+                if wake.is_set() and not stop.is_set():
+                    # Woken by a commit: let the commits of the next moment join it, so a busy
+                    # server is served in batches instead of one write transaction per event.
+                    await asyncio.sleep(COALESCE_SECONDS)
         finally:
             notifier.unregister(wake)
             await self._drain()
@@ -130,10 +135,11 @@ class DeliveryWorker:
             await asyncio.wait(pending, timeout=1)
 
     async def step(self) -> bool:
-        """One round: fan out new events, claim what is due into free slots. True if it found work."""
-        found = False
+        """One round: fan out new events, claim what is due into free slots. True if there may
+        be more to do right away (a full batch of events, or every free slot filled)."""
+        more = False
         if await self._has_undispatched():
-            found = await self.dispatch() > 0
+            more = await self.dispatch() >= DISPATCH_BATCH
         free = self.concurrency - len(self._inflight)
         if free > 0 and await self._has_due():
             jobs = await self.claim(free)
@@ -141,8 +147,8 @@ class DeliveryWorker:
                 task = asyncio.create_task(self.attempt(job))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-            found = found or bool(jobs)
-        return found
+            more = more or len(jobs) == free
+        return more
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Work until nothing is pending that is due now (tests and one-shot use)."""
