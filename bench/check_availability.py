@@ -194,17 +194,19 @@ async def time_checks(app, key: str, body: dict, warmup: int, repeat: int, profi
             profiler = cProfile.Profile()
             profiler.enable()
         timings = []
+        cpu_started = time.process_time()
         for _ in range(repeat):
             started = time.perf_counter()
             response = await client.post(PATH, json=body)
             timings.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
+        cpu_per_request = (time.process_time() - cpu_started) * 1000 / repeat
         if profiler is not None:
             import pstats
 
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    return timings, answer
+    return timings, answer, cpu_per_request
 
 
 def summary(timings: list[float]) -> tuple[float, float]:
@@ -253,14 +255,17 @@ async def main(args) -> None:
         }
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            before, answer = await time_checks(app, key, body, args.warmup, args.repeat, args.profile)
+            before, answer, cpu_1 = await time_checks(app, key, body, args.warmup, args.repeat, args.profile)
         occurrences = 365
         print(
             f"check: daily series, {occurrences} occurrences, answer maximumOverlap={answer['maximumOverlap']}, "
             f"{len(answer['overlapList'])} overlapping pairs"
         )
         median_1, p95_1 = summary(before)
-        print(f"  with {args.calls:,} calls in the table:   median {median_1:7.2f} ms   p95 {p95_1:7.2f} ms   ({args.repeat} requests)")
+        print(
+            f"  with {args.calls:,} calls in the table:   median {median_1:7.2f} ms   p95 {p95_1:7.2f} ms   "
+            f"CPU of this process {cpu_1:6.2f} ms/request   ({args.repeat} requests)"
+        )
 
         load_started = time.perf_counter()
         inserted = 0
@@ -287,15 +292,20 @@ async def main(args) -> None:
 
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            after, answer_after = await time_checks(app, key, body, args.warmup, args.repeat)
+            after, answer_after, cpu_2 = await time_checks(app, key, body, args.warmup, args.repeat)
         assert answer_after == answer, "the other organizations' calls changed the answer"
         median_2, p95_2 = summary(after)
         total = args.calls + inserted
-        print(f"  with {total:,} calls in the table:  median {median_2:7.2f} ms   p95 {p95_2:7.2f} ms   ({args.repeat} requests)")
+        print(
+            f"  with {total:,} calls in the table:  median {median_2:7.2f} ms   p95 {p95_2:7.2f} ms   "
+            f"CPU of this process {cpu_2:6.2f} ms/request   ({args.repeat} requests)"
+        )
         print(
             f"ratio after/before: median {median_2 / median_1:.2f}x, p95 {p95_2 / p95_1:.2f}x "
             f"(target: median under 20 ms, change under 50%)"
         )
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (other work on the machine inflates wall times)")
     finally:
         await engine.dispose()
         if not args.keep:
