@@ -90,7 +90,7 @@ async def check_at_creation(target: Target) -> None:
     if target.host == "localhost" or target.host.endswith(".localhost"):
         raise TargetError("is a loopback name; set CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow such targets")
     try:
-        addresses = await resolve(target.host, target.port, timeout=3.0)
+        addresses = await resolve(target.host, target.port, timeout=2.0)
     except (OSError, TimeoutError, UnicodeError):
         return
     for address in addresses:
