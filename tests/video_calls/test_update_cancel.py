@@ -311,3 +311,14 @@ async def test_cancel_group_with_a_call_id_is_404(tenant, mango):
     created = await create(tenant, mango)
     assert_error(await tenant.client.delete(f"{BASE}/groups/{created['_id']}"), 404, "groupId")
     assert (await get(tenant, created["_id"]))["status"] == "scheduled"
+
+
+async def test_withdrawing_allow_overlap_from_an_overlapping_call_is_409(tenant, mango):
+    a = await create(tenant, mango, title="A", fromTime="10:00")
+    b = await create(tenant, mango, title="B", fromTime="10:30", allowOverlap=True)
+    r = await tenant.client.patch(f"{BASE}/{b['_id']}", json={"allowOverlap": False})
+    data = assert_error(r, 409)
+    assert [o["existing"]["_id"] for o in data["overlapList"]] == [a["_id"]]
+    # Where nothing overlaps, withdrawing it is fine.
+    c = await create(tenant, mango, title="C", fromTime="15:00", allowOverlap=True)
+    assert (await patch(tenant, c["_id"], allowOverlap=False))["title"] == "C"

@@ -174,14 +174,20 @@ async def update_call(
 ) -> Call:
     """Rename or move one call (one occurrence of a series touches that row alone)."""
     ensure_changeable(call, now)
+    overlap_was_allowed = call.allow_overlap
     if allow_overlap is not None:
         call.allow_overlap = allow_overlap
-    if interval is not None and (interval.start, interval.end) != (call.starts_at, call.ends_at):
+    moved = interval is not None and (interval.start, interval.end) != (call.starts_at, call.ends_at)
+    if moved:
         _check_new_intervals([interval], now)
-        if call.host_id is not None and not call.allow_overlap:
-            report = await check_conflicts(session, call.host_id, [interval], now=now, exclude_call_id=call.id)
-            if report.overlaps:
-                raise OverlapConflict(report)
+    # Checked when the call moves, and when it stops being allowed to overlap where it is
+    # (PostgreSQL's exclusion constraint would refuse that too; SQLite has only this check).
+    if call.host_id is not None and not call.allow_overlap and (moved or overlap_was_allowed):
+        target = interval if moved else Interval(call.starts_at, call.ends_at)
+        report = await check_conflicts(session, call.host_id, [target], now=now, exclude_call_id=call.id)
+        if report.overlaps:
+            raise OverlapConflict(report)
+    if moved:
         call.starts_at, call.ends_at = interval.start, interval.end
     if title is not None:
         call.title = title
