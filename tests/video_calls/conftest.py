@@ -27,6 +27,40 @@ SEED_WORDS = {
 }
 
 
+async def make_tenant(app, name: str) -> Tenant:
+    """tests/conftest.py's `make_tenant`, with SQLite's write lock taken up front.
+
+    Creating an organization reads (is the slug free?) and then writes; in a deferred SQLite
+    transaction that write fails at once with "database is locked" when the embedded webhook
+    worker commits in between. Taking the lock first (as the app's own writes do) makes it
+    wait instead. These fixtures replace the shared `tenant` and `other_tenant` here.
+    """
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        created = await tenancy.create_organization(session, name)
+        await session.commit()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://callgrid.test",
+        headers={"Authorization": f"Bearer {created.api_key}"},
+    )
+    return Tenant(client, str(created.organization.id), str(created.host.id), created.api_key)
+
+
+@pytest.fixture
+async def tenant(app):
+    t = await make_tenant(app, "Acme")
+    async with t.client:
+        yield t
+
+
+@pytest.fixture
+async def other_tenant(app):
+    t = await make_tenant(app, "Globex")
+    async with t.client:
+        yield t
+
+
 @pytest.fixture(autouse=True)
 def now(clock) -> datetime:
     clock.move_to(NOW)

@@ -237,6 +237,9 @@ async def test_mangoes_filter(tenant, mango):
     assert await listed(tenant, mangoes=third) == {"total": 0, "data": []}
     assert await listed(tenant, mangoes="00000000-0000-0000-0000-000000000000") == {"total": 0, "data": []}
     assert (await listed(tenant, mangoes=f"{mango},{other}", limit=1))["total"] == 2
+    # Blank is the same as not given: every mango.
+    for blank in ("", " ", ",,"):
+        assert listed_ids(await listed(tenant, mangoes=blank)) == [a["_id"], b["_id"]]
 
 
 async def test_without_user_id_the_list_is_the_callers_own_calls(app, tenant, mango):
@@ -274,6 +277,11 @@ async def test_user_id_lists_the_calls_of_products_the_contact_subscribes_to(app
     r = await tenant.client.delete(f"/api/v1/products/{mango}/subscribers/{fan}")
     assert r.status_code == 204
     assert await listed(tenant, userId=fan) == {"total": 0, "data": []}
+
+
+async def test_blank_user_id_is_the_same_as_none(tenant, mango):
+    created = await create(tenant, mango)
+    assert listed_ids(await listed(tenant, userId="")) == [created["_id"]]
 
 
 @pytest.mark.parametrize("user_id", ["00000000-0000-0000-0000-000000000000", "not-a-contact", "66c4964c11e7fef26751f3a7"])

@@ -179,7 +179,7 @@ async def list_video_calls(
     if end is not None and end <= start:
         raise BadRequest("must be after startDate", field="endDate")
     contact_id = None
-    if userId is not None:
+    if userId is not None and userId.strip():  # blank is the same as not given
         contact = await directory.get_or_404(
             session, Contact, principal.organization_id, _uuid(userId, "userId", "user"), "user"
         )
@@ -192,6 +192,7 @@ async def list_video_calls(
                 product_ids.append(UUID(raw))
             except ValueError:
                 raise BadRequest(f"{raw!r} is not a mango id", field="mangoes") from None
+        product_ids = product_ids or None  # blank (or only commas) is the same as not given: all mangoes
     rows, total = await calls_repository.list_calls(
         session,
         CallFilter(
