@@ -8,7 +8,7 @@ appointment's detail, in the outbox in the same transaction.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.appointments import render
@@ -40,7 +40,8 @@ from callgrid.webhooks import emit
 PREFIX = "/api/v1/appointments"
 router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"])
 
-AppointmentId = Annotated[str, "A UUID string identifying this appointment."]
+AppointmentId = Annotated[str, Path(description="A UUID string identifying this appointment.")]
+ParticipantId = Annotated[str, Path(description="A UUID string identifying a participant of this appointment.")]
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="items per page, 1..100")]
 
@@ -166,7 +167,7 @@ async def list_participants(
 
 @router.get("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Retrieve a participant")
 async def get_participant(
-    id: AppointmentId, participant_id: str, principal: Principal = authenticated, session: AsyncSession = get_session
+    id: AppointmentId, participant_id: ParticipantId, principal: Principal = authenticated, session: AsyncSession = get_session
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
     return render.participant(await appointments.get_participant(session, call, participant_id))
@@ -175,7 +176,7 @@ async def get_participant(
 @router.patch("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Partially update a participant")
 async def update_participant(
     id: AppointmentId,
-    participant_id: str,
+    participant_id: ParticipantId,
     body: ParticipantUpdate,
     principal: Principal = authenticated,
     session: AsyncSession = get_session,
