@@ -187,3 +187,17 @@ async def test_unknown_route_and_method_use_the_seed_shape(tenant):
     assert_error(r, 405)
     r = await tenant.client.put(BASE, json={})
     assert_error(r, 405)
+
+
+async def test_create_checks_the_headers_and_check_availability_ignores_them(tenant, mango):
+    r = await tenant.client.post(BASE, json=body(mango), headers={"x-timezone-offset": "9999"})
+    assert_error(r, 400, "x-timezone-offset")
+    r = await tenant.client.post(BASE, json=body(mango), headers={"x-whitelabel-host": "nowhere.example.com"})
+    assert_error(r, 400, "x-whitelabel-host")
+    assert (await listed(tenant))["total"] == 0
+    r = await tenant.client.post(
+        CHECK,
+        json={k: v for k, v in body(mango).items() if k not in ("title", "mango")},
+        headers={"x-timezone-offset": "9999", "x-whitelabel-host": "nowhere.example.com"},
+    )
+    assert r.status_code == 200, r.text
