@@ -36,6 +36,7 @@ PENDING = literal_column("'pending'")  # a literal, so PostgreSQL matches the pa
 DISPATCH_BATCH = 500
 PRUNE_BATCH = 1000
 COALESCE_SECONDS = 0.05
+PRUNE_FIRST = 60.0  # seconds after start
 PRUNE_EVERY = 3600.0  # seconds
 
 
@@ -73,8 +74,8 @@ class DeliveryWorker:
         """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout)."""
         wake = notifier.register()
         failures = 0
-        next_prune = 0.0
         loop = asyncio.get_running_loop()
+        next_prune = loop.time() + PRUNE_FIRST
         try:
             while not stop.is_set():
                 wake.clear()
@@ -296,23 +297,27 @@ class DeliveryWorker:
 
     async def prune(self) -> int:
         """Delete events older than the retention (their deliveries and attempts go with them)
-        unless one of their deliveries is pending; returns how many."""
+        unless one of their deliveries is pending; returns how many. Runs a minute after the
+        worker starts and then every hour."""
         days = self.settings.webhook_retention_days
         if not days:
             return 0
         cutoff = first_id_at(utcnow() - timedelta(days=days))
+        batch = (
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.id < cutoff,
+                WebhookEvent.dispatched_at.is_not(None),
+                ~exists().where(WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.state == PENDING),
+            )
+            .limit(PRUNE_BATCH)
+        )
+        async with self.sessionmaker() as session:  # a read first: no write lock when there is nothing to do
+            if (await session.execute(batch.limit(1))).first() is None:
+                return 0
         removed = 0
         while True:
             async with await self._writing() as session:
-                batch = (
-                    select(WebhookEvent.id)
-                    .where(
-                        WebhookEvent.id < cutoff,
-                        WebhookEvent.dispatched_at.is_not(None),
-                        ~exists().where(WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.state == PENDING),
-                    )
-                    .limit(PRUNE_BATCH)
-                )
                 ids = (await session.execute(batch)).scalars().all()
                 if ids:
                     await session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids)))
