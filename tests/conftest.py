@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgrid.app import create_app
 from callgrid.config import Settings
-from callgrid.db.engine import create_engine, create_sessionmaker
+from callgrid.db.engine import create_engine
 from callgrid.db.migrate import upgrade
 from callgrid.db.models import Base
+from callgrid.db.session import write_session
 from callgrid.tenancy import service as tenancy
 
 POSTGRES_URL = os.environ.get("CALLGRID_TEST_POSTGRES_URL")
@@ -132,7 +133,7 @@ class Tenant:
 
 
 async def make_tenant(app, name: str) -> Tenant:
-    async with app.state.sessionmaker() as session:
+    async with write_session(app.state.sessionmaker) as session:
         created = await tenancy.create_organization(session, name)
         await session.commit()
     client = httpx.AsyncClient(

@@ -9,6 +9,7 @@ from rich.console import Console
 from callgrid.config import get_settings
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.db.migrate import upgrade
+from callgrid.db.session import write_session
 from callgrid.errors import CallgridError
 from callgrid.tenancy import repository as tenancy_repository
 from callgrid.tenancy import service as tenancy
@@ -26,7 +27,7 @@ async def _with_session(work, *, migrate: bool = True):
     try:
         if migrate:
             await upgrade(engine)
-        async with create_sessionmaker(engine)() as session:
+        async with write_session(create_sessionmaker(engine)) as session:
             result = await work(session)
             await session.commit()
             return result

@@ -8,15 +8,11 @@ import json
 from datetime import UTC, datetime
 from uuid import UUID
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from callgrid.calls.models import Call, Participant
-from callgrid.db.engine import IMMEDIATE
-from callgrid.tenancy import service as tenancy
 from callgrid.webhooks.models import WebhookEvent
-from tests.conftest import Tenant
 
 BASE = "/api/v1/appointments"
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -61,36 +57,6 @@ def around_now(text: str, clock_offset_seconds: float = 0) -> bool:
     moment = datetime.fromisoformat(text)
     elapsed = (moment - NOW).total_seconds() - clock_offset_seconds
     return 0 <= elapsed < 60
-
-
-async def make_tenant(app, name: str) -> Tenant:
-    """tests/conftest.py's `make_tenant` with SQLite's write lock taken up front: creating an
-    organization reads and then writes, and in a deferred SQLite transaction that write fails at
-    once ("database is locked") if the embedded webhook worker commits in between."""
-    async with app.state.sessionmaker() as session:
-        await session.connection(execution_options={IMMEDIATE: True})
-        created = await tenancy.create_organization(session, name)
-        await session.commit()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://callgrid.test",
-        headers={"Authorization": f"Bearer {created.api_key}"},
-    )
-    return Tenant(client, str(created.organization.id), str(created.host.id), created.api_key)
-
-
-@pytest.fixture
-async def tenant(app):
-    t = await make_tenant(app, "Acme")
-    async with t.client:
-        yield t
-
-
-@pytest.fixture
-async def other_tenant(app):
-    t = await make_tenant(app, "Globex")
-    async with t.client:
-        yield t
 
 
 @pytest.fixture(autouse=True)

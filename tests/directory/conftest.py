@@ -1,24 +1,5 @@
 """Helpers for the management API (`/api/v1/`) tests: snake_case JSON, RFC 9457 problems."""
 
-import pytest
-
-from tests.video_calls.conftest import make_tenant
-
-
-@pytest.fixture
-async def tenant(app):
-    """See tests/video_calls/conftest.py: the organization is created under SQLite's write lock."""
-    t = await make_tenant(app, "Acme")
-    async with t.client:
-        yield t
-
-
-@pytest.fixture
-async def other_tenant(app):
-    t = await make_tenant(app, "Globex")
-    async with t.client:
-        yield t
-
 MISSING = "00000000-0000-0000-0000-000000000000"
 
 

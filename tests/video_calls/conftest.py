@@ -10,7 +10,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from callgrid.db.engine import IMMEDIATE
+from callgrid.db.session import write_session
 from callgrid.tenancy import service as tenancy
 from tests.conftest import Tenant
 
@@ -25,40 +25,6 @@ SEED_WORDS = {
     405: ("Method not allowed", "METHOD_NOT_ALLOWED"),
     409: ("Conflict", "CONFLICT"),
 }
-
-
-async def make_tenant(app, name: str) -> Tenant:
-    """tests/conftest.py's `make_tenant`, with SQLite's write lock taken up front.
-
-    Creating an organization reads (is the slug free?) and then writes; in a deferred SQLite
-    transaction that write fails at once with "database is locked" when the embedded webhook
-    worker commits in between. Taking the lock first (as the app's own writes do) makes it
-    wait instead. These fixtures replace the shared `tenant` and `other_tenant` here.
-    """
-    async with app.state.sessionmaker() as session:
-        await session.connection(execution_options={IMMEDIATE: True})
-        created = await tenancy.create_organization(session, name)
-        await session.commit()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://callgrid.test",
-        headers={"Authorization": f"Bearer {created.api_key}"},
-    )
-    return Tenant(client, str(created.organization.id), str(created.host.id), created.api_key)
-
-
-@pytest.fixture
-async def tenant(app):
-    t = await make_tenant(app, "Acme")
-    async with t.client:
-        yield t
-
-
-@pytest.fixture
-async def other_tenant(app):
-    t = await make_tenant(app, "Globex")
-    async with t.client:
-        yield t
 
 
 @pytest.fixture(autouse=True)
@@ -137,10 +103,7 @@ async def colleague(app, tenant, name: str = "Colleague"):
     r = await tenant.client.post("/api/v1/hosts", json={"name": name, "email": f"{name.lower()}@example.com"})
     assert r.status_code == 201, r.text
     host_id = r.json()["id"]
-    async with app.state.sessionmaker() as session:
-        # Take SQLite's write lock up front, as the app's writes do, so that the embedded
-        # webhook worker writing at the same moment makes this wait instead of fail.
-        await session.connection(execution_options={IMMEDIATE: True})
+    async with write_session(app.state.sessionmaker) as session:
         key = await tenancy.create_api_key(session, UUID(tenant.organization_id), UUID(host_id), name=name)
         await session.commit()
     client = httpx.AsyncClient(
