@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from callgrid.calls import repository
 from callgrid.calls.models import Call, Series, StoredStatus
 from callgrid.db.base import new_id
+from callgrid.db.session import write_session
 from callgrid.scheduling import Interval
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ async def world(app, tenant):
     r = await tenant.client.post("/api/v1/hosts", json={"name": "Other", "email": "other@example.com"})
     other_host = uuid.UUID(r.json()["id"])
     series_id = new_id()
-    async with app.state.sessionmaker() as session:
+    async with write_session(app.state.sessionmaker) as session:
         session.add(
             Series(id=series_id, organization_id=organization_id, host_id=host_id, frequency="daily",
                    local_start="10:00", duration_minutes=60, timezone="UTC",
@@ -90,7 +91,7 @@ async def world(app, tenant):
                     "updated_at": NOW,
                 }
             )
-    async with app.state.sessionmaker() as session:
+    async with write_session(app.state.sessionmaker) as session:
         await session.execute(insert(Call.__table__), calls)
         await session.commit()
     return {"calls": calls, "host_id": host_id, "series_id": series_id, "rng": rng}
