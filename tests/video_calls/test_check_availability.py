@@ -1,8 +1,12 @@
 """POST /video-calls/check-availability: maximumOverlap, overlapList, exclusions."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
+
+from callgrid.db.session import write_session
 
 from tests.video_calls.conftest import CHECK, assert_error, create, make_mango, schedule
 
@@ -213,3 +217,14 @@ async def test_bad_check_is_400_naming_the_field(tenant, fields, field):
 async def test_a_check_for_the_past_is_answered(tenant):
     # Only creating refuses a start in the past; checking it simply finds nothing upcoming.
     assert await check(tenant, startDate="2029-06-01") == {"maximumOverlap": 0, "overlapList": []}
+
+
+async def test_checking_only_reads_so_it_does_not_queue_behind_writers(app, tenant, mango):
+    """On SQLite a write takes the database's one write lock; a check must not wait for it."""
+    existing = await create(tenant, mango)
+    async with write_session(app.state.sessionmaker) as writer:
+        await writer.execute(text("SELECT 1"))  # the write lock is held from here on SQLite
+        report = await asyncio.wait_for(check(tenant), timeout=10)
+        assert report["maximumOverlap"] == 1
+        assert report["overlapList"][0]["existing"]["_id"] == existing["_id"]
+        await writer.rollback()

@@ -9,12 +9,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callgrid.db.engine import IMMEDIATE
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY = "__callgrid_read_only__"
+
+
+def read_only(endpoint):
+    """Marks an endpoint that only reads although its method is not GET (a POST that checks)."""
+    setattr(endpoint, READ_ONLY, True)
+    return endpoint
+
+
+def _writes(request: Request) -> bool:
+    if request.method in READ_METHODS:
+        return False
+    route = request.scope.get("route")
+    return not getattr(getattr(route, "endpoint", None), READ_ONLY, False)
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     sessionmaker = request.app.state.sessionmaker
+    writes = _writes(request)
     async with sessionmaker() as session:
-        if request.method not in READ_METHODS:
+        if writes:
             await session.connection(execution_options={IMMEDIATE: True})
         try:
             yield session
@@ -22,10 +37,10 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            if request.method in READ_METHODS:
-                await session.rollback()
-            else:
+            if writes:
                 await session.commit()
+            else:
+                await session.rollback()
 
 
 # scope="function": the session commits when the endpoint returns, before the response is

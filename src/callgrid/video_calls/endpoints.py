@@ -12,7 +12,7 @@ from callgrid.calls import service as calls
 from callgrid.calls.models import Call, CallKind
 from callgrid.calls.repository import CallFilter
 from callgrid.clock import Clock, get_clock
-from callgrid.db.session import get_session
+from callgrid.db.session import get_session, read_only
 from callgrid.directory import service as directory
 from callgrid.directory.models import Contact, Host, Product
 from callgrid.errors import BadRequest, Conflict, NotFound
@@ -134,6 +134,7 @@ async def create_video_call(
 
 
 @router.post("/check-availability", summary="Check a proposed slot for overlaps with the creator's calls")
+@read_only
 async def check_availability(
     body: AvailabilityCheck,
     principal: Principal = authenticated,
