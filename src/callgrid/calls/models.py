@@ -53,7 +53,7 @@ class Call(IdMixin, TimestampMixin, Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_host_id_starts_at", "host_id", "starts_at"),
-        Index("ix_calls_organization_id_starts_at", "organization_id", "starts_at", "id"),
+        Index("ix_calls_organization_id_kind_starts_at", "organization_id", "kind", "starts_at", "id"),
         Index("ix_calls_series_id", "series_id"),
         Index("ix_calls_product_id_starts_at", "product_id", "starts_at"),
     )
