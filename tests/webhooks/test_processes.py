@@ -111,8 +111,6 @@ async def test_committed_events_survive_sigkill_and_restart_while_the_receiver_i
 
 
 async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt(backend, database_url, processes, receiver):
-    if backend != "postgresql":
-        pytest.skip("several workers are a PostgreSQL deployment (SQLite runs the one embedded worker)")
     await _clean(database_url)
     engine = create_engine(Settings(database_url=database_url))
     sessionmaker = create_sessionmaker(engine)
