@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +16,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS, POSTGRES_URL, _admin, _asyncpg_url
+from tests.processes import free_port, stop_process
 
 CALLGRID = str(Path(sys.executable).with_name("callgrid"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -82,16 +76,6 @@ def start_server(database_url: str, *, workers: int = 1, extra_env: dict[str, st
     return Server(f"http://127.0.0.1:{port}", database_url, env, process, first_key, port)
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def fresh_database_url(backend, tmp_path):
     """A database nobody has touched: not even migrated."""
@@ -113,6 +97,6 @@ def backend(request) -> str:
 def server(fresh_database_url):
     running = start_server(fresh_database_url)
     yield running
-    stop(running.process)
+    stop_process(running.process)
     for process in running.extra_processes:
-        stop(process)
+        stop_process(process)

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from tests.e2e.conftest import start_server, stop
+from tests.e2e.conftest import start_server
+from tests.processes import stop_process
 
 API = "/api/v1/external/workshops/video-calls"
 CONCURRENT = 50
@@ -16,7 +17,7 @@ CONCURRENT = 50
 def two_process_server(fresh_database_url):
     running = start_server(fresh_database_url, workers=2)
     yield running
-    stop(running.process)
+    stop_process(running.process)
 
 
 async def test_fifty_concurrent_overlapping_creates_leave_one_call(two_process_server):

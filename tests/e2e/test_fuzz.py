@@ -14,7 +14,8 @@ from schemathesis import GenerationMode
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS, POSTGRES_URL, _admin, _asyncpg_url
-from tests.e2e.conftest import start_server, stop
+from tests.e2e.conftest import start_server
+from tests.processes import stop_process
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -37,7 +38,7 @@ def fuzzed(request, tmp_path_factory):
                   "timezoneName": "UTC", "duration": 30},
         )
     yield server
-    stop(server.process)
+    stop_process(server.process)
     if name:
         asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -4,7 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
-from tests.e2e.conftest import start_server, stop
+from tests.e2e.conftest import start_server
+from tests.processes import stop_process
 
 API = "/api/v1/external/workshops/video-calls"
 
@@ -93,4 +94,4 @@ def test_server_survives_restart_with_data(server):
         again = client.get(f"{API}/{call['_id']}")
         assert again.status_code == 200
         assert again.json()["title"] == "Durable"
-    stop(restarted.process)
+    stop_process(restarted.process)
