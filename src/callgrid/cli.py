@@ -68,6 +68,7 @@ def serve(
     if created is not None:
         err.print(f"Created organization [bold]{created.organization.slug}[/bold]. Its API key, shown only now:")
         print(created.api_key, flush=True)
+    err.print(f"Callgrid on http://{host}:{port} (API docs at /docs)")
     uvicorn.run(
         "callgrid.app:create_app",
         factory=True,
