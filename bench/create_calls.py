@@ -1,0 +1,385 @@
+"""Benchmark: creating video calls, against the bare ceiling, side by side in one run.
+
+DESIGN.md, Performance: creating calls at at least half the rate of the bare ceiling (the same
+server stack answering a route that only validates the body and does the bare insert through
+the raw driver), p99 under 50 ms, no double booking, on both databases.
+
+What it does, for one database (a temporary SQLite file in WAL mode by default; with
+`--database-url postgresql+asyncpg://...` a scratch database on that server, dropped afterwards):
+1. starts `callgrid serve` (uvicorn, uvloop, httptools, one process) on a free loopback port; it
+   migrates the fresh database (so PostgreSQL has the exclusion constraint on `calls`);
+2. makes two organizations with `callgrid orgs create X --json` and a product in each through
+   POST /api/v1/products;
+3. starts bench/bare_create_app.py on the same server stack: one route that validates the same
+   body with the same Pydantic model and does one INSERT into `calls` with aiosqlite/asyncpg;
+4. drives each server in turn with the same load: `--clients` concurrent keep-alive connections
+   (32), split over `--client-processes` client processes (2), `--requests` requests in all
+   (3000), each a one-time 30-minute call in a distinct slot, so every request should get a 201;
+   one warm-up request per connection is not counted. The client is a minimal HTTP/1.1 client
+   on asyncio streams under uvloop, not httpx: httpx.AsyncClient costs several times the
+   server's CPU per request, so one httpx process saturated its core at a few hundred requests
+   per second, below the bare ceiling; even this lean client needs two processes for the bare
+   ceiling, and it shares the 2 cores with the server and the database;
+5. prints requests/s, p50 and p99 latency of both and the ratio callgrid/bare, then checks with
+   SQL that no host has overlapping calls that are not cancelled, and that every 201 is a row.
+
+The figures are for the whole box (client, server and database on one machine), and are noisy
+from run to run by 10-20%. It prints figures and never asserts timings.
+
+    .venv/bin/python bench/create_calls.py
+    .venv/bin/python bench/create_calls.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+BENCH = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CALLGRID = str(BIN / "callgrid")
+CREATE_PATH = "/api/v1/external/workshops/video-calls"
+SLOT = timedelta(minutes=30)
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+def asyncpg_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+async def admin(url: str, statement: str) -> None:
+    engine = create_async_engine(asyncpg_url(url), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+def fresh_database(url: str | None):
+    """An empty database (callgrid serve migrates it) and a function that removes it."""
+    if url is None or make_url(url).get_backend_name() == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="callgrid-bench-"))
+
+        def drop() -> None:
+            for file in folder.glob("*"):
+                file.unlink()
+            folder.rmdir()
+
+        return f"sqlite+aiosqlite:///{folder / 'bench.db'}", drop
+    name = f"callgrid_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(admin(url, f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        asyncio.run(admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return make_url(asyncpg_url(url)).set(database=name).render_as_string(hide_password=False), drop
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server on port {port} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=BENCH.parent)
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def body(index: int, base: datetime, product_id: str) -> dict:
+    """Request `index` books the `index`-th 30-minute slot from `base` (UTC): never overlapping."""
+    start = base + index * SLOT
+    return {
+        "title": f"bench call {index}",
+        "mango": product_id,
+        "startDate": start.date().isoformat(),
+        "fromTime": start.strftime("%H:%M"),
+        "timezoneName": "UTC",
+        "duration": 30,
+    }
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as lean as a client gets: the client shares the
+    machine with the servers, and httpx spends several times the server's CPU per request."""
+
+    def __init__(self, host: str, port: int, path: str, headers: dict):
+        self.host, self.port, self.path = host, port, path
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items())
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, payload: dict) -> tuple[int, bytes]:
+        data = json.dumps(payload).encode()
+        self.writer.write(
+            f"POST {self.path} HTTP/1.1\r\n{self.head}Content-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"transfer-encoding":
+                raise RuntimeError("chunked responses are not expected here")
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _client(url: str, headers: dict, product_id: str, base: datetime, first: int, concurrency: int,
+                  per_connection: int, barrier) -> dict:
+    """`concurrency` connections; slots `first`.. are this process's, warm-ups first."""
+    target = httpx.URL(url)
+    connections = [Connection(target.host, target.port, target.raw_path.decode(), headers) for _ in range(concurrency)]
+    await asyncio.gather(*(c.open() for c in connections))
+    statuses: dict[int, int] = {}
+    errors: list[str] = []
+    latencies: list[float] = []
+    warm_created = 0
+
+    async def one(connection: Connection, index: int, record: bool) -> None:
+        nonlocal warm_created
+        started = time.perf_counter()
+        status, content = await connection.post(body(index, base, product_id))
+        elapsed = time.perf_counter() - started
+        if record:
+            latencies.append(elapsed)
+            statuses[status] = statuses.get(status, 0) + 1
+            if status != 201 and len(errors) < 3:
+                errors.append(f"{status} {content[:300].decode(errors='replace')}")
+        elif status == 201:
+            warm_created += 1
+
+    # Warm-up: one request per connection, not timed.
+    await asyncio.gather(*(one(c, first + i, False) for i, c in enumerate(connections)))
+    await asyncio.to_thread(barrier.wait)
+    first += concurrency
+
+    async def run_connection(i: int) -> None:
+        for k in range(per_connection):
+            await one(connections[i], first + i * per_connection + k, True)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(run_connection(i) for i in range(concurrency)))
+    t1 = time.monotonic()
+    for c in connections:
+        c.close()
+    return {"t0": t0, "t1": t1, "latencies": latencies, "statuses": statuses, "errors": errors, "warm_created": warm_created}
+
+
+def _client_process(queue, *args) -> None:
+    import uvloop
+
+    queue.put(uvloop.run(_client(*args)))
+
+
+def drive(url: str, headers: dict, product_id: str, base: datetime, *, clients: int, processes: int, requests: int) -> dict:
+    per_connection = max(1, requests // clients)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    barrier = context.Barrier(processes)
+    shares = [clients // processes + (1 if p < clients % processes else 0) for p in range(processes)]
+    workers, first = [], 0
+    for share in shares:
+        args = (queue, url, headers, product_id, base, first, share, per_connection, barrier)
+        workers.append(context.Process(target=_client_process, args=args, daemon=True))
+        first += share * (per_connection + 1)
+    for worker in workers:
+        worker.start()
+    try:
+        results = [queue.get(timeout=600) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+    latencies = sorted(x for r in results for x in r["latencies"])
+    statuses: dict[int, int] = {}
+    for r in results:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    seconds = max(r["t1"] for r in results) - min(r["t0"] for r in results)
+    return {
+        "count": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "statuses": statuses,
+        "errors": [e for r in results for e in r["errors"]],
+        "created": statuses.get(201, 0) + sum(r["warm_created"] for r in results),
+    }
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+# A host's calls sorted by start overlap iff some call starts before the latest end so far.
+OVERLAPS = """
+SELECT count(*) FROM (
+    SELECT starts_at,
+           max(ends_at) OVER (PARTITION BY host_id ORDER BY starts_at, id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end
+    FROM calls WHERE host_id IS NOT NULL AND status <> 'cancelled'
+) AS sorted WHERE latest_end > starts_at
+"""
+
+
+async def check(database_url: str, host_ids: dict[str, str]) -> tuple[int, dict[str, int]]:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            overlaps = (await conn.execute(text(OVERLAPS))).scalar_one()
+            rows = {}
+            for name, host_id in host_ids.items():
+                value = uuid.UUID(host_id).hex if engine.dialect.name == "sqlite" else uuid.UUID(host_id)
+                query = text("SELECT count(*) FROM calls WHERE host_id = :h AND status <> 'cancelled'")
+                rows[name] = (await conn.execute(query, {"h": value})).scalar_one()
+    finally:
+        await engine.dispose()
+    return overlaps, rows
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def run(args) -> None:
+    database_url, drop = fresh_database(args.database_url)
+    logs = Path(tempfile.mkdtemp(prefix="callgrid-bench-logs-"))
+    backend = make_url(database_url).get_backend_name()
+    processes: list[subprocess.Popen] = []
+    try:
+        port = free_port()
+        env = {**os.environ, "CALLGRID_DATABASE_URL": database_url, "CALLGRID_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        callgrid = spawn([CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "callgrid.log")
+        processes.append(callgrid)
+        wait_healthy(callgrid, port, logs / "callgrid.log")
+
+        orgs = {}
+        for name in ("callgrid", "bare"):
+            done = subprocess.run([CALLGRID, "orgs", "create", f"Bench {name}", "--json"], env=env,
+                                  capture_output=True, text=True, timeout=60, check=True)
+            org = json.loads(done.stdout)
+            response = httpx.post(f"http://127.0.0.1:{port}/api/v1/products", json={"title": f"Bench {name}"},
+                                  headers={"Authorization": f"Bearer {org['api_key']}"}, timeout=30)
+            response.raise_for_status()
+            org["product_id"] = response.json()["id"]
+            orgs[name] = org
+
+        bare_port = free_port()
+        bare_env = {
+            **os.environ,
+            "BARE_DATABASE_URL": database_url,
+            "BARE_ORGANIZATION_ID": orgs["bare"]["organization"]["id"],
+            "BARE_HOST_ID": orgs["bare"]["host"]["id"],
+            "BARE_PRODUCT_ID": orgs["bare"]["product_id"],
+        }
+        bare = spawn(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare_create_app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(bare_port), "--loop", "uvloop", "--http", "httptools",
+             "--log-level", "warning", "--no-access-log"],
+            bare_env,
+            logs / "bare.log",
+        )
+        processes.append(bare)
+        wait_healthy(bare, bare_port, logs / "bare.log")
+
+        # Both run the same slots (two different hosts): the tables they write are alike.
+        base = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+        load = {"clients": args.clients, "processes": args.client_processes, "requests": args.requests}
+        results = {}
+        results["bare"] = drive(f"http://127.0.0.1:{bare_port}/calls", {}, orgs["bare"]["product_id"], base, **load)
+        results["callgrid"] = drive(
+            f"http://127.0.0.1:{port}{CREATE_PATH}",
+            {"Authorization": f"Bearer {orgs['callgrid']['api_key']}"},
+            orgs["callgrid"]["product_id"],
+            base,
+            **load,
+        )
+
+        print(f"\n{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
+              f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
+        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+        for name, r in results.items():
+            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f}  {r['statuses']}")
+            for error in r["errors"]:
+                print(f"    {name}: {error}")
+        print(f"ratio callgrid/bare: {results['callgrid']['rps'] / results['bare']['rps']:.2f} "
+              f"(DESIGN.md: at least 0.5, p99 under 50 ms)")
+
+        overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
+        for name, r in results.items():
+            print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)")
+        print(f"overlapping non-cancelled calls of one host: {overlaps}" + ("" if overlaps else " (no double booking)"))
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        drop()
+        for file in logs.glob("*"):
+            file.unlink()
+        logs.rmdir()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="PostgreSQL server to make a scratch database on; SQLite if absent")
+    parser.add_argument("--requests", type=int, default=3000, help="timed requests per server (default 3000)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--client-processes", type=int, default=2, help="client processes sharing them (default 2)")
+    args = parser.parse_args()
+    if not 1 <= args.requests <= 100_000 or not 1 <= args.clients <= 256 or not 1 <= args.client_processes <= args.clients:
+        parser.error("--requests 1..100000, --clients 1..256, --client-processes 1..clients")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
