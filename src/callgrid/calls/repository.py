@@ -1,6 +1,7 @@
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -32,7 +33,7 @@ class BookedCall:
         return Interval(self.starts_at, self.ends_at)
 
 
-def _proposals(dialect: Dialect, proposed: Sequence[Interval]):
+def _proposals(dialect_name: str):
     """The proposed intervals as a table `(lo, s, e)`: `lo` = start - MAX_CALL_DURATION, `s`
     = start, `e` = end, for a join that probes the (host_id, starts_at) index once per interval.
 
@@ -40,15 +41,16 @@ def _proposals(dialect: Dialect, proposed: Sequence[Interval]):
     `json_each`; PostgreSQL: three arrays read by `unnest`), so the statement's text is the same
     for one occurrence or 366 and SQLAlchemy compiles it once and caches it. (A VALUES list has
     three bind parameters per interval and is compiled again on every request: for a year-long
-    series that compilation was most of the check's time.)
+    series that compilation was most of the check's time.) The values are given at execution
+    (`_proposal_params`), so the statement itself is built once per dialect and shape.
     """
-    if dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         timestamps = postgresql.ARRAY(UTCDateTime())
         return (
             func.unnest(
-                bindparam("proposed_lo", [p.start - MAX_CALL_DURATION for p in proposed], type_=timestamps),
-                bindparam("proposed_s", [p.start for p in proposed], type_=timestamps),
-                bindparam("proposed_e", [p.end for p in proposed], type_=timestamps),
+                bindparam("proposed_lo", type_=timestamps),
+                bindparam("proposed_s", type_=timestamps),
+                bindparam("proposed_e", type_=timestamps),
             )
             .table_valued("lo", "s", "e")
             .render_derived(name="proposed")
@@ -56,15 +58,24 @@ def _proposals(dialect: Dialect, proposed: Sequence[Interval]):
     # SQLite compares text: each timestamp goes in exactly as the column stores it. `lo` is
     # worked out by SQLite as whole seconds ("... 04:30:00" sorts before the stored
     # "... 04:30:00.000000"), which only widens the index range by that one instant.
-    stored = _stored_form(dialect)
-    rows = [[stored(p.start), stored(p.end)] for p in proposed]
-    table = func.json_each(bindparam("proposed", json.dumps(rows), type_=String())).table_valued("value").alias("proposed")
+    table = func.json_each(bindparam("proposed", type_=String())).table_valued("value").alias("proposed")
     start = func.json_extract(table.c.value, "$[0]")
     return select(
         func.datetime(start, f"-{int(MAX_CALL_DURATION.total_seconds())} seconds").label("lo"),
         start.label("s"),
         func.json_extract(table.c.value, "$[1]").label("e"),
     ).subquery("proposed")
+
+
+def _proposal_params(dialect: Dialect, proposed: Sequence[Interval]) -> dict:
+    if dialect.name == "postgresql":
+        return {
+            "proposed_lo": [p.start - MAX_CALL_DURATION for p in proposed],
+            "proposed_s": [p.start for p in proposed],
+            "proposed_e": [p.end for p in proposed],
+        }
+    stored = _stored_form(dialect)
+    return {"proposed": json.dumps([[stored(p.start), stored(p.end)] for p in proposed])}
 
 
 _STORED_FORMS: dict[str, Callable[[datetime], str]] = {}
@@ -87,6 +98,37 @@ def _stored_form(dialect: Dialect) -> Callable[[datetime], str]:
     return form
 
 
+@lru_cache(maxsize=16)
+def _overlap_statement(dialect_name: str, exclude_call: bool, exclude_series: bool):
+    """The overlap query for one dialect and shape, built once: building it (the derived
+    table, its column collections, its cache key) cost more than running it."""
+    proposals = _proposals(dialect_name)
+    conditions = [
+        Call.host_id == bindparam("host_id"),
+        Call.starts_at > proposals.c.lo,
+        Call.starts_at < proposals.c.e,
+        Call.ends_at > proposals.c.s,
+        Call.status != StoredStatus.CANCELLED,
+        Call.ends_at > bindparam("now"),
+    ]
+    if exclude_call:
+        conditions.append(Call.id != bindparam("exclude_call_id"))
+    if exclude_series:
+        conditions.append(or_(Call.series_id.is_(None), Call.series_id != bindparam("exclude_series_id")))
+    columns = (Call.id, Call.title, Call.starts_at, Call.ends_at, Call.series_id)
+    if dialect_name == "postgresql":
+        # LATERAL, fenced by OFFSET 0 so that it is not flattened into a plain join: for each
+        # proposed interval, one range scan of the (host_id, starts_at) index, whatever plan
+        # PostgreSQL picks. A plain join is planned that way while the plan is custom, but after
+        # five executions of the prepared statement PostgreSQL may switch to a generic plan that
+        # cannot see the arrays' length, guesses 10 rows and joins them against a scan of the
+        # host's every call: 400 ms instead of 2 ms for a year-long series.
+        found = select(*columns).where(*conditions).offset(literal_column("0")).lateral("found")
+        return select(*found.c).distinct().select_from(proposals).join(found, true())
+    # SQLite probes the index once per json_each row with the plain join.
+    return select(*columns).distinct().select_from(proposals).join(Call, and_(*conditions))
+
+
 async def overlapping_calls(
     session: AsyncSession,
     host_id: UUID,
@@ -100,33 +142,14 @@ async def overlapping_calls(
     if not proposed:
         return []
     dialect = session.get_bind().dialect
-    proposals = _proposals(dialect, proposed)
-    conditions = [
-        Call.host_id == host_id,
-        Call.starts_at > proposals.c.lo,
-        Call.starts_at < proposals.c.e,
-        Call.ends_at > proposals.c.s,
-        Call.status != StoredStatus.CANCELLED,
-        Call.ends_at > now,
-    ]
+    statement = _overlap_statement(dialect.name, exclude_call_id is not None, exclude_series_id is not None)
+    params = _proposal_params(dialect, proposed)
+    params.update(host_id=host_id, now=now)
     if exclude_call_id is not None:
-        conditions.append(Call.id != exclude_call_id)
+        params["exclude_call_id"] = exclude_call_id
     if exclude_series_id is not None:
-        conditions.append(or_(Call.series_id.is_(None), Call.series_id != exclude_series_id))
-    columns = (Call.id, Call.title, Call.starts_at, Call.ends_at, Call.series_id)
-    if dialect.name == "postgresql":
-        # LATERAL, fenced by OFFSET 0 so that it is not flattened into a plain join: for each
-        # proposed interval, one range scan of the (host_id, starts_at) index, whatever plan
-        # PostgreSQL picks. A plain join is planned that way while the plan is custom, but after
-        # five executions of the prepared statement PostgreSQL may switch to a generic plan that
-        # cannot see the arrays' length, guesses 10 rows and joins them against a scan of the
-        # host's every call: 400 ms instead of 2 ms for a year-long series.
-        found = select(*columns).where(*conditions).offset(literal_column("0")).lateral("found")
-        statement = select(*found.c).distinct().select_from(proposals).join(found, true())
-    else:
-        # SQLite probes the index once per json_each row with the plain join.
-        statement = select(*columns).distinct().select_from(proposals).join(Call, and_(*conditions))
-    rows = (await session.execute(statement)).all()
+        params["exclude_series_id"] = exclude_series_id
+    rows = (await session.execute(statement, params)).all()
     return sorted((BookedCall(*row) for row in rows), key=lambda c: (c.starts_at, c.id))
 
 

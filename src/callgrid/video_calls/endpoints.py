@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls import repository as calls_repository
@@ -107,9 +108,18 @@ async def create_video_call(
     session: AsyncSession = get_session,
     renderer: Renderer = rendering,
 ) -> dict[str, Any]:
-    product = await directory.get_or_404(
-        session, Product, principal.organization_id, _uuid(body.mango, "product_id", "mango"), "mango"
-    )
+    product_id = _uuid(body.mango, "product_id", "mango")
+    # The product and the acting host in one round trip (the host is rendered into the events).
+    found = (
+        await session.execute(
+            select(Product, Host)
+            .outerjoin(Host, Host.id == principal.host_id)
+            .where(Product.id == product_id, Product.organization_id == principal.organization_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"no mango with id {product_id}", field="mango_id")
+    product, host = found
     try:
         scheduled = await calls.schedule_calls(
             session,
@@ -124,7 +134,6 @@ async def create_video_call(
         )
     except calls.OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    host = await session.get(Host, principal.host_id)
     await _emit(session, renderer, "video_call.created", scheduled.calls, host, product)
     response: dict[str, Any] = {"_id": str(scheduled.calls[0].id)}
     if scheduled.series is not None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callgrid.config import Settings
 from callgrid.db.base import new_id, utcnow
-from callgrid.db.engine import IMMEDIATE
+from callgrid.db.session import write_session
 from callgrid.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.schedule import next_delay, parse_schedule
@@ -183,16 +183,16 @@ class DeliveryWorker:
             )
             return row.first() is not None
 
-    async def _writing(self) -> AsyncSession:
-        session = self.sessionmaker()
-        await session.connection(execution_options={IMMEDIATE: True})
-        return session
+    def _writing(self):
+        """A session whose transaction writes (SQLite: `BEGIN IMMEDIATE`, in turn with this
+        process's requests)."""
+        return write_session(self.sessionmaker)
 
     # --- fan-out ---------------------------------------------------------------------------
 
     async def dispatch(self) -> int:
         """Turn new events into one pending delivery per matching endpoint; returns events handled."""
-        async with await self._writing() as session:
+        async with self._writing() as session:
             events: Sequence[WebhookEvent] = (
                 await session.execute(
                     select(WebhookEvent)
@@ -246,7 +246,7 @@ class DeliveryWorker:
 
     async def claim(self, limit: int) -> list[Job]:
         """Take up to `limit` due deliveries of enabled endpoints, under a fresh lease."""
-        async with await self._writing() as session:
+        async with self._writing() as session:
             now = utcnow()
             rows = (
                 await session.execute(
@@ -317,7 +317,7 @@ class DeliveryWorker:
                 return 0
         removed = 0
         while True:
-            async with await self._writing() as session:
+            async with self._writing() as session:
                 ids = (await session.execute(batch)).scalars().all()
                 if ids:
                     await session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids)))
@@ -357,7 +357,7 @@ class DeliveryWorker:
                 values.update(state=DeliveryState.FAILED, next_attempt_at=None, step=job.step + 1)
             else:
                 values.update(next_attempt_at=now + timedelta(seconds=delay), step=job.step + 1)
-        async with await self._writing() as session:
+        async with self._writing() as session:
             result = await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.lease_token == job.lease_token)
