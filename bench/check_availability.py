@@ -40,7 +40,6 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgrid.app import create_app
 from callgrid.calls.models import Call, CallKind, StoredStatus
@@ -50,24 +49,13 @@ from callgrid.db.engine import create_engine, is_sqlite
 from callgrid.db.migrate import upgrade
 from callgrid.directory.models import Host, Product
 from callgrid.tenancy import service as tenancy
-from callgrid.tenancy.models import Organization
+from support import admin, asyncpg_url
 
 PATH = "/api/v1/external/workshops/video-calls/check-availability"
 ZONES = ["Asia/Kolkata", "America/New_York", "Europe/London", "UTC", "Australia/Sydney"]
 
 
 # -- database ---------------------------------------------------------------------------------
-
-
-def asyncpg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-
-
-async def admin(url: str, statement: str) -> None:
-    engine = create_async_engine(asyncpg_url(url), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 async def fresh_database(url: str | None) -> tuple[str, callable]:

@@ -37,7 +37,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from support import admin, asyncpg_url, free_port, stop
+
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CALLGRID = str(BIN / "callgrid")
@@ -59,17 +60,6 @@ SLOT = timedelta(minutes=30)
 
 
 # -- databases --------------------------------------------------------------------------------
-
-
-def asyncpg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-
-
-async def admin(url: str, statement: str) -> None:
-    engine = create_async_engine(asyncpg_url(url), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 def fresh_database(url: str | None):
@@ -95,12 +85,6 @@ def fresh_database(url: str | None):
 # -- processes --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_healthy(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -112,16 +96,6 @@ def wait_healthy(process: subprocess.Popen, port: int, log: Path, timeout: float
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"server on port {port} did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
