@@ -1,3 +1,21 @@
+from callgrid.scheduling.assignment import HostCandidate, Priority, choose_host, rank_hosts
+from callgrid.scheduling.availability import (
+    DEFAULT_WEEKLY_HOURS,
+    MAX_SLOT_RANGE_DAYS,
+    Availability,
+    BookingRules,
+    Busy,
+    HostCalendar,
+    LocalRange,
+    Slot,
+    StartCheck,
+    Verdict,
+    WorkingHours,
+    check_start,
+    find_slots,
+    parse_working_hours,
+    working_intervals,
+)
 from callgrid.scheduling.overlap import Interval, Overlap, find_overlaps, maximum_overlap
 from callgrid.scheduling.recurrence import (
     MAX_SERIES_DAYS,
@@ -10,15 +28,34 @@ from callgrid.scheduling.recurrence import (
 )
 
 __all__ = [
+    "DEFAULT_WEEKLY_HOURS",
     "MAX_SERIES_DAYS",
+    "MAX_SLOT_RANGE_DAYS",
+    "Availability",
+    "BookingRules",
+    "Busy",
     "Frequency",
+    "HostCalendar",
+    "HostCandidate",
     "Interval",
+    "LocalRange",
     "Overlap",
+    "Priority",
     "Schedule",
     "ScheduleError",
+    "Slot",
+    "StartCheck",
+    "Verdict",
+    "WorkingHours",
+    "check_start",
+    "choose_host",
     "expand",
     "find_overlaps",
+    "find_slots",
     "maximum_overlap",
     "parse_weekday",
+    "parse_working_hours",
+    "rank_hosts",
     "to_utc",
+    "working_intervals",
 ]
