@@ -3,9 +3,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callgrid.appointments.endpoints import router as appointments_router
-from callgrid.clock import Clock, system_clock
+from callgrid.kit.clock import Clock, system_clock
 from callgrid.config import Settings, get_settings
-from callgrid.db.engine import create_engine, create_sessionmaker
+from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.limits import RequestGuard
@@ -22,15 +22,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = create_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        database = open_database(settings)
+        app.state.database = database
+        app.state.engine = database.engine
+        app.state.sessionmaker = database.read
         try:
             # Webhook delivery inside this process, unless `callgrid worker` processes do it.
             async with embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker):
                 yield
         finally:
-            await engine.dispose()
+            await database.dispose()
 
     app = FastAPI(
         title="Callgrid",

@@ -1,4 +1,6 @@
-"""Invariant 1 is the database's: PostgreSQL's exclusion constraint, SQLite's up-front write lock."""
+"""Invariant 1: writes to one host's calendar are serialised (PostgreSQL: an advisory lock per
+host; SQLite: the single writer) around an exact check; PostgreSQL's exclusion constraint is
+the last line."""
 
 import asyncio
 import sqlite3
@@ -11,9 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from callgrid.calls import service
+from callgrid.calls import scheduling
+from callgrid.calls.conflicts import OverlapConflict
 from callgrid.calls.models import Call, CallKind
 from callgrid.db.engine import IMMEDIATE
+from callgrid.db.session import write_session
 from callgrid.scheduling import Schedule
 from callgrid.validation import zone
 
@@ -71,32 +75,71 @@ async def test_sqlite_write_transactions_take_the_lock_up_front(backend, databas
         await holder.rollback()
 
 
-async def test_a_lost_race_answers_409_with_the_winner(backend, sessionmaker, tenant, clock):
-    """The loser passed its check before the winner committed; the database stops it, and
-    the 409 names the winner."""
-    organization_id, host_id = UUID(tenant.organization_id), UUID(tenant.host_id)
-    # On SQLite the loser waits for the write lock and its check then sees the winner; on
-    # PostgreSQL its check passes, its insert waits on the exclusion constraint, then fails.
-    async with sessionmaker() as winner_session:
-        await winner_session.connection(execution_options={IMMEDIATE: True})
-        won = await service.schedule_calls(
-            winner_session, organization_id=organization_id, host_id=host_id, kind=CallKind.VIDEO_CALL,
-            title="winner", schedule=one_time(tomorrow_at(9)), now=clock(),
-        )
+def plan(tenant, start: datetime, title: str, now: datetime, **options) -> scheduling.CallPlan:
+    return scheduling.plan_calls(
+        organization_id=UUID(tenant.organization_id), host_id=UUID(tenant.host_id), kind=CallKind.VIDEO_CALL,
+        title=title, schedule=one_time(start), now=now, **options,
+    )
+
+
+async def test_a_second_writer_for_the_host_waits_and_then_sees_the_first(app, tenant, clock):
+    """The loser waits for the winner's transaction (PostgreSQL: the host's advisory lock;
+    SQLite: the write lock), then its check sees the winner and the 409 names it."""
+    async with write_session(app.state.database) as winner_session:
+        won = await scheduling.schedule_calls(winner_session, plan(tenant, tomorrow_at(9), "winner", clock()), now=clock())
 
         async def loser():
-            async with sessionmaker() as session:
-                await session.connection(execution_options={IMMEDIATE: True})
-                return await service.schedule_calls(
-                    session, organization_id=organization_id, host_id=host_id, kind=CallKind.VIDEO_CALL,
-                    title="loser", schedule=one_time(tomorrow_at(9, 30)), now=clock(),
-                )
+            async with write_session(app.state.database) as session:
+                return await scheduling.schedule_calls(session, plan(tenant, tomorrow_at(9, 30), "loser", clock()), now=clock())
 
         attempt = asyncio.create_task(loser())
         await asyncio.sleep(0.5)
         assert not attempt.done(), "the loser must wait for the winner's transaction"
         await winner_session.commit()
-    with pytest.raises(service.OverlapConflict) as caught:
+    with pytest.raises(OverlapConflict) as caught:
         await attempt
     assert [call.id for call in caught.value.report.existing] == [won.calls[0].id]
     assert caught.value.report.maximum == 1
+
+
+async def test_an_allowed_overlap_in_flight_is_seen_by_a_call_that_does_not_allow_one(app, tenant, clock):
+    """An `allowOverlap` call takes the host's lock too: a call without it, racing for the
+    same slot, waits and is refused, instead of landing on top without having asked to."""
+    async with write_session(app.state.database) as first:
+        await scheduling.schedule_calls(first, plan(tenant, tomorrow_at(14), "allowed", clock(), allow_overlap=True), now=clock())
+
+        async def strict():
+            async with write_session(app.state.database) as session:
+                return await scheduling.schedule_calls(session, plan(tenant, tomorrow_at(14, 30), "strict", clock()), now=clock())
+
+        attempt = asyncio.create_task(strict())
+        await asyncio.sleep(0.3)
+        assert not attempt.done()
+        await first.commit()
+    with pytest.raises(OverlapConflict):
+        await attempt
+
+
+async def test_the_constraint_is_the_last_line_and_its_refusal_names_the_winner(backend, app, sessionmaker, tenant, clock):
+    """PostgreSQL: a row written without the host's lock (behind the service) and not yet
+    committed is invisible to the check; the exclusion constraint makes the insert wait, then
+    refuses it, and the 409 names the row that won."""
+    if backend != "postgresql":
+        assert backend == "sqlite"  # one writer at a time: nothing can be written behind the check
+        return
+    async with sessionmaker() as behind:
+        winner = call_row(tenant, tomorrow_at(16))
+        behind.add(winner)
+        await behind.flush()
+
+        async def loser():
+            async with write_session(app.state.database) as session:
+                return await scheduling.schedule_calls(session, plan(tenant, tomorrow_at(16, 30), "loser", clock()), now=clock())
+
+        attempt = asyncio.create_task(loser())
+        await asyncio.sleep(0.5)
+        assert not attempt.done(), "the insert waits on the constraint for the uncommitted row"
+        await behind.commit()
+    with pytest.raises(OverlapConflict) as caught:
+        await attempt
+    assert [call.id for call in caught.value.report.existing] == [winner.id]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from callgrid.calls import repository
+from callgrid.calls import conflicts as repository
 from callgrid.calls.models import Call, Series, StoredStatus
 from callgrid.db.base import new_id
 from callgrid.db.session import write_session

@@ -5,11 +5,9 @@ Every successful change puts an `appointment.*` webhook event, whose `data` is t
 appointment's detail, in the outbox in the same transaction.
 """
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, Path, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Body, Path, Query, Request, Response
 
 from callgrid.appointments import render
 from callgrid.appointments import service as appointments
@@ -27,15 +25,14 @@ from callgrid.appointments.schemas import (
     Text,
     UTCDateTime,
 )
-from callgrid.calls import repository
-from callgrid.calls.models import Call, CallKind
+from callgrid.calls import participants, repository
+from callgrid.calls.models import CallKind
 from callgrid.calls.repository import ParticipantCallFilter
-from callgrid.clock import Clock, get_clock
-from callgrid.db.session import get_session
+from callgrid.kit.clock import Now
+from callgrid.db.session import ReadSession, WriteSession
 from callgrid.errors import BadRequest, NotFound
-from callgrid.pagination import fetch_page
-from callgrid.tenancy.auth import Principal, authenticated
-from callgrid.webhooks import emit
+from callgrid.kit.pagination import fetch_page
+from callgrid.tenancy.auth import CurrentPrincipal
 
 PREFIX = "/api/v1/appointments"
 router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"])
@@ -46,31 +43,12 @@ Page = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1
 PageSize = Annotated[int, Query(ge=1, le=100, description="items per page, 1..100")]
 
 
-def _now(clock: Clock = Depends(get_clock)) -> datetime:
-    return clock()
-
-
-now_ = Depends(_now)
-
-
-async def _detail(session: AsyncSession, call: Call, now: datetime) -> dict[str, Any]:
-    participants = await repository.list_participants(session, call.organization_id, call.id)
-    return render.appointment(call, participants, now)
-
-
-async def _changed(session: AsyncSession, call: Call, now: datetime, event_type: str) -> dict[str, Any]:
-    """The appointment's detail, also put in the outbox as `event_type`'s data."""
-    detail = await _detail(session, call, now)
-    await emit(session, call.organization_id, event_type, detail)
-    return detail
-
-
 @router.get("/", response_model=AppointmentPage, summary="List appointments")
 async def list_appointments(
     request: Request,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: ReadSession,
+    now: Now,
     page: Page = 1,
     page_size: PageSize = 20,
     participant_unique_id: Annotated[
@@ -104,46 +82,42 @@ async def list_appointments(
 @router.post("/", status_code=201, response_model=AppointmentOut, summary="Create an appointment")
 async def create_appointment(
     body: AppointmentCreate,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    now: Now,
 ) -> dict[str, Any]:
-    call = await appointments.create(session, principal.organization_id, body, now)
-    return await _changed(session, call, now, "appointment.created")
+    return await appointments.create(session, principal.organization_id, body, now)
 
 
 @router.get("/{id}/", response_model=AppointmentOut, summary="Retrieve an appointment with its participants")
 async def get_appointment(
-    id: AppointmentId, principal: Principal = authenticated, session: AsyncSession = get_session, now: datetime = now_
+    id: AppointmentId, principal: CurrentPrincipal, session: ReadSession, now: Now
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
-    return await _detail(session, call, now)
+    return await appointments.detail(session, call, now)
 
 
 @router.patch("/{id}/", response_model=AppointmentOut, summary="Partially update an appointment")
 async def update_appointment(
     id: AppointmentId,
     body: AppointmentUpdate,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    now: Now,
 ) -> dict[str, Any]:
     """Only a `scheduled` appointment can be updated; active, completed and cancelled ones answer 409."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    if await appointments.update(session, call, body, now):
-        return await _changed(session, call, now, "appointment.updated")
-    return await _detail(session, call, now)
+    return await appointments.update(session, call, body, now)
 
 
 @router.delete("/{id}/", status_code=204, response_class=Response, summary="Cancel an appointment")
 async def cancel_appointment(
-    id: AppointmentId, principal: Principal = authenticated, session: AsyncSession = get_session, now: datetime = now_
+    id: AppointmentId, principal: CurrentPrincipal, session: WriteSession, now: Now
 ) -> Response:
     """Afterwards it reads as `cancelled`. Cancelling a cancelled appointment again is a 204 too;
     an active or completed one answers 409."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    if await appointments.cancel(session, call, now):
-        await _changed(session, call, now, "appointment.cancelled")
+    await appointments.cancel(session, call, now)
     return Response(status_code=204)
 
 
@@ -151,14 +125,14 @@ async def cancel_appointment(
 async def list_participants(
     id: AppointmentId,
     request: Request,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
+    principal: CurrentPrincipal,
+    session: ReadSession,
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
     rows, count = await fetch_page(
-        session, repository.call_participants(call.organization_id, call.id), (page - 1) * page_size, page_size
+        session, participants.call_participants(call.organization_id, call.id), (page - 1) * page_size, page_size
     )
     if not rows and page > 1:
         raise NotFound(f"page {page} is past the last page", field="page")
@@ -167,7 +141,7 @@ async def list_participants(
 
 @router.get("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Retrieve a participant")
 async def get_participant(
-    id: AppointmentId, participant_id: ParticipantId, principal: Principal = authenticated, session: AsyncSession = get_session
+    id: AppointmentId, participant_id: ParticipantId, principal: CurrentPrincipal, session: ReadSession
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
     return render.participant(await appointments.get_participant(session, call, participant_id))
@@ -178,16 +152,15 @@ async def update_participant(
     id: AppointmentId,
     participant_id: ParticipantId,
     body: ParticipantUpdate,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    now: Now,
 ) -> dict[str, Any]:
     """Allowed while the appointment is scheduled or active; 409 once completed or cancelled.
     A change puts an `appointment.updated` event in the outbox."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
     participant = await appointments.get_participant(session, call, participant_id)
-    if await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now):
-        await _changed(session, call, now, "appointment.updated")
+    await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now)
     return render.participant(participant)
 
 
@@ -195,15 +168,14 @@ async def update_participant(
 async def add_participants(
     id: AppointmentId,
     body: Annotated[ParticipantsToAdd, Body()],
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    now: Now,
 ) -> dict[str, Any]:
     """All or none: a `unique_id` repeated in the list or already on the appointment is a 400
     and nothing is added. Only while the appointment is scheduled (409 otherwise)."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    await appointments.add_participants(session, call, body, now)
-    return await _changed(session, call, now, "appointment.participants_added")
+    return await appointments.add_participants(session, call, body, now)
 
 
 @router.post(
@@ -212,12 +184,11 @@ async def add_participants(
 async def remove_participants(
     id: AppointmentId,
     body: Annotated[ParticipantsToRemove, Body()],
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    now: datetime = now_,
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    now: Now,
 ) -> dict[str, Any]:
     """All or none: an id that is not a participant of this appointment (or is repeated) is a
     400 and nothing is removed; at least one participant stays. Only while scheduled (409 otherwise)."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    await appointments.remove_participants(session, call, [ref.id for ref in body], now)
-    return await _changed(session, call, now, "appointment.participants_removed")
+    return await appointments.remove_participants(session, call, [ref.id for ref in body], now)

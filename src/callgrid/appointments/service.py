@@ -7,24 +7,26 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from callgrid.appointments import render
 from callgrid.appointments.schemas import DEFAULT_CONFIG, AppointmentCreate, AppointmentUpdate, ParticipantIn
-from callgrid.calls import repository
-from callgrid.calls import service as calls
+from callgrid.calls import participants, repository, scheduling
 from callgrid.calls.models import Call, CallKind, Participant
+from callgrid.calls.participants import ParticipantError, Problem
 from callgrid.calls.status import CallStatus
 from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.kit.ids import not_found as _not_found
 from callgrid.scheduling import Interval, Schedule
+from callgrid.webhooks.events import EventType, emit
 
 # An appointment holds at most this many participants (a detail lists them all).
 MAX_PARTICIPANTS = 1000
 UTC_ZONE = ZoneInfo("UTC")
-NOUN = "appointment"
 
 
 def not_found(appointment_id: object) -> NotFound:
-    return NotFound(f"no appointment with id {appointment_id}", field="id")
+    return _not_found("appointment", appointment_id, "id")
 
 
 def parse_id(value: str, not_found_error: NotFound) -> UUID:
@@ -49,7 +51,7 @@ async def get(session: AsyncSession, organization_id: UUID, appointment_id: str,
 
 async def get_participant(session: AsyncSession, call: Call, participant_id: str) -> Participant:
     missing = NotFound(f"no participant with id {participant_id} in this appointment", field="participant_id")
-    found = await repository.get_participant(
+    found = await participants.get_participant(
         session, call.organization_id, call.id, parse_id(participant_id, missing)
     )
     if found is None:
@@ -76,15 +78,52 @@ def _future(start: datetime, now: datetime) -> None:
         raise BadRequest("must be in the future", field="start_date_time")
 
 
-def _new(items: list[ParticipantIn]) -> list[calls.NewParticipant]:
-    return [calls.NewParticipant(unique_id=p.unique_id, role=p.role, display_name=p.display_name) for p in items]
+def _new(items: list[ParticipantIn]) -> list[participants.NewParticipant]:
+    return [participants.NewParticipant(unique_id=p.unique_id, role=p.role, display_name=p.display_name) for p in items]
 
 
-async def create(session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime) -> Call:
+def _worded(exc: ParticipantError, prefix: str = "") -> BadRequest:
+    """The core's refusal in this API's words; `prefix` places a list item in the body."""
+    field = f"{prefix}{exc.field}" if exc.index is not None else exc.field
+    match exc.problem:
+        case Problem.REPEATED:
+            message = f"{exc.value!r} appears more than once in the list (also at [{exc.first}])"
+            if exc.attribute == "id":
+                message = f"{exc.value} appears more than once in the list (also at [{exc.first}])"
+        case Problem.ALREADY_PRESENT:
+            message = f"{exc.value!r} is already a participant of this appointment"
+        case Problem.NOT_PRESENT:
+            message = f"{exc.value} is not a participant of this appointment"
+        case Problem.TOO_MANY:
+            current, asked = exc.counts
+            message = f"an appointment has at most {exc.limit} participants; it has {current} and {asked} would be added"
+        case Problem.TOO_FEW:
+            current, asked = exc.counts
+            message = f"an appointment keeps at least {exc.limit} participant(s); this would leave {current - asked}"
+        case _:
+            if exc.attribute == "unique_id":
+                message = "one of these unique_ids was added to the appointment at the same moment by another request; nothing was added"
+            else:
+                message = "some of these participants were removed from the appointment at the same moment; nothing was removed"
+    return BadRequest(message, field=field)
+
+
+async def detail(session: AsyncSession, call: Call, now: datetime) -> dict:
+    listed = await participants.list_participants(session, call.organization_id, call.id)
+    return render.appointment(call, listed, now)
+
+
+async def _changed(session: AsyncSession, call: Call, now: datetime, event_type: EventType) -> dict:
+    """The appointment's detail, also put in the outbox as `event_type`'s data."""
+    data = await detail(session, call, now)
+    await emit(session, call.organization_id, event_type, data)
+    return data
+
+
+async def create(session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime) -> dict:
     _future(body.start_date_time, now)
     start = body.start_date_time
-    scheduled = await calls.schedule_calls(
-        session,
+    plan = scheduling.plan_calls(
         organization_id=organization_id,
         host_id=None,  # no host: appointments are not part of the double-booking check
         kind=CallKind.APPOINTMENT,
@@ -98,20 +137,24 @@ async def create(session: AsyncSession, organization_id: UUID, body: Appointment
         now=now,
         config=body.config.model_dump() if body.config is not None else dict(DEFAULT_CONFIG),
     )
+    new = _new(body.participants)
+    scheduled = await scheduling.schedule_calls(session, plan, now=now)
     call = scheduled.calls[0]
+    make_transient_to_detached(call)  # it is in the database: attach it as it is, no read back
+    session.add(call)
     try:
-        await calls.add_participants(session, call, _new(body.participants), now=now, noun=NOUN)
-    except calls.ParticipantError as exc:
-        raise BadRequest(exc.message, field=f"participants{exc.field}") from None
-    return call
+        await participants.add(session, call, new, now=now)
+    except ParticipantError as exc:
+        raise _worded(exc, "participants") from None
+    return await _changed(session, call, now, EventType.APPOINTMENT_CREATED)
 
 
-async def update(session: AsyncSession, call: Call, body: AppointmentUpdate, now: datetime) -> bool:
-    """Apply the fields given; False when none was."""
+async def update(session: AsyncSession, call: Call, body: AppointmentUpdate, now: datetime) -> dict:
+    """Apply the fields given (an `appointment.updated` event when any was)."""
     ensure_scheduled(call, now)
     given = body.model_fields_set
     if not given:
-        return False
+        return await detail(session, call, now)
     interval = None
     if given & {"start_date_time", "duration_minutes"}:
         start = body.start_date_time if "start_date_time" in given else call.starts_at
@@ -125,30 +168,40 @@ async def update(session: AsyncSession, call: Call, body: AppointmentUpdate, now
             config = dict(DEFAULT_CONFIG)
         else:
             config = {**render.config(call.config), **body.config.model_dump(include=body.config.model_fields_set)}
-    await calls.update_call(session, call, now=now, title=body.title, interval=interval, config=config)
-    return True
+    await scheduling.update_call(session, call, now=now, title=body.title, interval=interval, config=config)
+    return await _changed(session, call, now, EventType.APPOINTMENT_UPDATED)
 
 
-async def cancel(session: AsyncSession, call: Call, now: datetime) -> bool:
-    """Cancel the appointment; False when it already was (cancelling twice is not an error)."""
+async def cancel(session: AsyncSession, call: Call, now: datetime) -> None:
+    """Cancel the appointment (cancelling twice is not an error, and sends nothing)."""
     if render.status(call, now) is CallStatus.CANCELLED:
-        return False
+        return
     ensure_scheduled(call, now)
-    return await calls.cancel_call(session, call, now=now)
+    if await scheduling.cancel_call(session, call, now=now):
+        await _changed(session, call, now, EventType.APPOINTMENT_CANCELLED)
 
 
-async def add_participants(session: AsyncSession, call: Call, items: list[ParticipantIn], now: datetime) -> None:
+async def add_participants(session: AsyncSession, call: Call, items: list[ParticipantIn], now: datetime) -> dict:
     ensure_scheduled(call, now)
-    await calls.add_participants(session, call, _new(items), now=now, max_total=MAX_PARTICIPANTS, noun=NOUN)
+    try:
+        await participants.add(session, call, _new(items), now=now, max_total=MAX_PARTICIPANTS)
+    except ParticipantError as exc:
+        raise _worded(exc) from None
+    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_ADDED)
 
 
-async def remove_participants(session: AsyncSession, call: Call, participant_ids: list[UUID], now: datetime) -> None:
+async def remove_participants(session: AsyncSession, call: Call, participant_ids: list[UUID], now: datetime) -> dict:
     ensure_scheduled(call, now)
-    await calls.remove_participants(session, call, participant_ids, now=now, keep_at_least=1, noun=NOUN)
+    try:
+        await participants.remove(session, call, participant_ids, now=now, keep_at_least=1)
+    except ParticipantError as exc:
+        raise _worded(exc) from None
+    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_REMOVED)
 
 
 async def update_participant(
     session: AsyncSession, call: Call, participant: Participant, fields: dict, now: datetime
-) -> bool:
+) -> None:
     ensure_participants_editable(call, now)
-    return await calls.update_participant(session, call, participant, now=now, **fields)
+    if await participants.update(session, call, participant, now=now, **fields):
+        await _changed(session, call, now, EventType.APPOINTMENT_UPDATED)

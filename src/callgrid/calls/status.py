@@ -23,7 +23,3 @@ def call_status(stored: str, starts_at: datetime, ends_at: datetime, now: dateti
     if now >= ends_at:
         return CallStatus.COMPLETED
     return CallStatus.SCHEDULED
-
-
-def is_changeable(status: CallStatus) -> bool:
-    return status is CallStatus.SCHEDULED

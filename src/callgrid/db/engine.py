@@ -7,18 +7,23 @@ from callgrid.config import Settings
 # Execution option that asks SQLite for a write transaction taken up front.
 IMMEDIATE = "callgrid_immediate"
 
+# How long a SQLite writer waits for its turn: for the process's write connection, then for
+# SQLite's lock held by another process (the busy timeout).
+SQLITE_WRITE_WAIT_SECONDS = 30
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine for reads (and, on PostgreSQL, writes)."""
     url = settings.database_url
     if is_sqlite(url):
         engine = create_async_engine(
             url,
             echo=settings.sql_echo,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
             pool_size=settings.database_pool_size,
         )
         _configure_sqlite(engine)
@@ -32,6 +37,28 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def create_engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
+    """(read engine, write engine). On SQLite, writes go through one connection per process
+    whose every transaction begins with `BEGIN IMMEDIATE`: SQLite has a single writer anyway,
+    so the process's writers queue for that connection (in turn, without SQLite's busy
+    sleeps), and the write lock is taken before anything is read, so a check-then-insert
+    cannot interleave with another's. PostgreSQL writes on the shared pool."""
+    engine = create_engine(settings)
+    if not is_sqlite(settings.database_url):
+        return engine, engine
+    writer = create_async_engine(
+        settings.database_url,
+        echo=settings.sql_echo,
+        connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=SQLITE_WRITE_WAIT_SECONDS,
+        execution_options={IMMEDIATE: True},
+    )
+    _configure_sqlite(writer)
+    return engine, writer
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:
@@ -41,13 +68,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_WRITE_WAIT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection) -> None:
-        # A write takes SQLite's single write lock before it reads anything, so a
-        # check-then-insert (the double-booking check) cannot interleave with another.
         if connection.get_execution_options().get(IMMEDIATE):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:

@@ -1,120 +1,109 @@
-"""The request's session: opened per request, committed once, here and nowhere else."""
+"""Sessions, read and write, as types: an endpoint asks for the one it needs.
 
-import asyncio
-import weakref
-from collections.abc import AsyncIterator, Callable
+- `ReadSession`: reads only; its transaction is rolled back when the request ends.
+- `WriteSession`: the request's unit of work. Its transaction begins as a write the first
+  time it is used (on SQLite, `BEGIN IMMEDIATE` on the process's one write connection, so
+  writers of a process queue for that connection in turn and no other process writes
+  meanwhile), and it commits when the endpoint returns, before the response is sent: the one
+  place that commits. Everything that can happen before it (authentication, validation,
+  lookups on a `ReadSession`, recurrence expansion) happens before its first use, so the
+  write section holds only the conflict check, the inserts or updates, the outbox row and
+  the commit.
+"""
+
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from callgrid.db.engine import IMMEDIATE
-
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-READ_ONLY = "__callgrid_read_only__"
+from callgrid.config import Settings
+from callgrid.db.engine import IMMEDIATE, create_engines
 
 
-def read_only(endpoint):
-    """Marks an endpoint that only reads although its method is not GET (a POST that checks)."""
-    setattr(endpoint, READ_ONLY, True)
-    return endpoint
+@dataclass(frozen=True)
+class Database:
+    """The engines of one database and a session maker for each kind of session."""
+
+    engine: AsyncEngine
+    write_engine: AsyncEngine
+    read: async_sessionmaker
+    write: async_sessionmaker
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+        await self.engine.dispose()
 
 
-def _writes(request: Request) -> bool:
-    if request.method in READ_METHODS:
-        return False
-    route = request.scope.get("route")
-    return not getattr(getattr(route, "endpoint", None), READ_ONLY, False)
+_by_sessionmaker: WeakKeyDictionary[async_sessionmaker, Database] = WeakKeyDictionary()
 
 
-# How long a writer queues in this process before it leaves the wait to SQLite's own busy
-# timeout (30 s as well), as every writer did before this queue existed.
-WRITE_QUEUE_SECONDS = 30.0
-
-_write_queues: weakref.WeakKeyDictionary[Engine, dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Lock]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _write_queue(session: AsyncSession) -> asyncio.Lock | None:
-    """This process's queue of writers to one SQLite database (None on PostgreSQL)."""
-    bind = session.bind
-    engine = getattr(bind, "sync_engine", None)
-    if engine is None or engine.dialect.name != "sqlite":
-        return None
-    loop = asyncio.get_running_loop()
-    per_loop = _write_queues.setdefault(engine, {})
-    entry = per_loop.get(id(loop))
-    if entry is None or entry[0] is not loop:
-        entry = per_loop[id(loop)] = (loop, asyncio.Lock())
-    return entry[1]
+def open_database(settings: Settings) -> Database:
+    engine, write_engine = create_engines(settings)
+    database = Database(
+        engine=engine,
+        write_engine=write_engine,
+        read=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
+        write=async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False),
+    )
+    _by_sessionmaker[database.read] = database
+    _by_sessionmaker[database.write] = database
+    return database
 
 
-def _nothing() -> None:
-    return None
-
-
-async def begin_write(session: AsyncSession) -> Callable[[], None]:
-    """Begin the session's transaction as a write: on SQLite, `BEGIN IMMEDIATE`, taking the
-    database's single write lock before anything is read.
-
-    On SQLite this process's writers first queue here, in turn: left to SQLite, a writer that
-    finds the lock taken sleeps and retries (up to 100 ms a time), so a few contending writers
-    leave the database idle most of the time. Other processes are kept out by SQLite's lock as
-    before. Returns what ends this writer's turn: call it once the transaction has ended.
-    """
-    queue = _write_queue(session)
-    queued = False
-    if queue is not None:
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.database.read() as session:
         try:
-            async with asyncio.timeout(WRITE_QUEUE_SECONDS):
-                await queue.acquire()
-            queued = True
-        except TimeoutError:
-            pass  # leave it to SQLite's busy timeout
-    try:
-        await session.connection(execution_options={IMMEDIATE: True})
-    except BaseException:
-        if queued:
-            queue.release()
-        raise
-    return queue.release if queued else _nothing
+            yield session
+        finally:
+            await session.rollback()
 
 
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker = request.app.state.sessionmaker
-    writes = _writes(request)
-    async with sessionmaker() as session:
-        end_turn = await begin_write(session) if writes else _nothing
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.database.write() as session:
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         else:
-            if writes:
-                await session.commit()
-            else:
-                await session.rollback()
-        finally:
-            end_turn()
+            await session.commit()
 
 
-# scope="function": the session commits when the endpoint returns, before the response is
-# sent, so a client that received a 2xx knows its change is committed.
-get_session = Depends(_request_session, scope="function")
+# scope="function": the session ends when the endpoint returns, before the response is sent,
+# so a client that received a 2xx knows its change is committed.
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 
 
 @asynccontextmanager
-async def write_session(sessionmaker: async_sessionmaker) -> AsyncIterator[AsyncSession]:
-    """A session for writing outside a request (the CLI, tests). On SQLite it takes the write
-    lock up front, as requests do: a deferred transaction that reads and then writes fails at
-    once with "database is locked" when another writer commits in between; this one waits."""
-    end_turn = _nothing
-    try:
-        async with sessionmaker() as session:
-            end_turn = await begin_write(session)
+async def write_session(target: Database | async_sessionmaker) -> AsyncIterator[AsyncSession]:
+    """A write session outside a request (the CLI, the worker, tests): the caller commits.
+
+    Given a `Database` (or one of its session makers) it is the database's write session, as
+    requests have. Given any other session maker (a bench's own), its transaction begins as
+    a write (`BEGIN IMMEDIATE` on SQLite), so a read-then-write cannot fail half way with
+    "database is locked" when another writer commits in between.
+    """
+    database = target if isinstance(target, Database) else _by_sessionmaker.get(target)
+    if database is not None:
+        async with database.write() as session:
             yield session
-    finally:
-        end_turn()  # after the session is closed, so its transaction has ended
+        return
+    async with target() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        yield session
+
+
+def read_session(target: Database | async_sessionmaker) -> AsyncSession:
+    """A read session outside a request (use as `async with`)."""
+    database = target if isinstance(target, Database) else _by_sessionmaker.get(target)
+    return database.read() if database is not None else target()

@@ -1,9 +1,8 @@
 from uuid import UUID
 
 from fastapi import APIRouter
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.db.session import get_session
+from callgrid.db.session import ReadSession, WriteSession
 from callgrid.directory import repository, service
 from callgrid.directory.models import Contact, Host, Product
 from callgrid.directory.schemas import (
@@ -18,89 +17,89 @@ from callgrid.directory.schemas import (
     ProductRead,
     SubscriberAdd,
 )
-from callgrid.pagination import Page, PageParams, fetch_page, page_params
-from callgrid.tenancy.auth import Principal, authenticated
+from callgrid.kit.pagination import Page, PageQuery, fetch_page
+from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.tenancy.models import WhitelabelDomain
 
 router = APIRouter(prefix="/api/v1", tags=["directory"])
 
 
 @router.post("/hosts", status_code=201, response_model=HostRead)
-async def create_host(body: HostCreate, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def create_host(body: HostCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_host(session, principal.organization_id, body)
 
 
 @router.get("/hosts", response_model=Page[HostRead])
-async def list_hosts(params: PageParams = page_params, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def list_hosts(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     rows, total = await fetch_page(session, repository.list_of(Host, principal.organization_id), params.offset, params.page_size)
     return Page.of([HostRead.model_validate(r) for r in rows], total, params)
 
 
 @router.get("/hosts/{host_id}", response_model=HostRead)
-async def get_host(host_id: UUID, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def get_host(host_id: UUID, principal: CurrentPrincipal, session: ReadSession):
     return await service.get_or_404(session, Host, principal.organization_id, host_id, "host")
 
 
 @router.patch("/hosts/{host_id}", response_model=HostRead)
-async def update_host(host_id: UUID, body: HostUpdate, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def update_host(host_id: UUID, body: HostUpdate, principal: CurrentPrincipal, session: WriteSession):
     return await service.update_host(session, principal.organization_id, host_id, body)
 
 
 @router.post("/contacts", status_code=201, response_model=ContactRead)
-async def create_contact(body: ContactCreate, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def create_contact(body: ContactCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_contact(session, principal.organization_id, body)
 
 
 @router.get("/contacts", response_model=Page[ContactRead])
-async def list_contacts(params: PageParams = page_params, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def list_contacts(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     rows, total = await fetch_page(session, repository.list_of(Contact, principal.organization_id), params.offset, params.page_size)
     return Page.of([ContactRead.model_validate(r) for r in rows], total, params)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactRead)
-async def get_contact(contact_id: UUID, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def get_contact(contact_id: UUID, principal: CurrentPrincipal, session: ReadSession):
     return await service.get_or_404(session, Contact, principal.organization_id, contact_id, "contact")
 
 
 @router.post("/products", status_code=201, response_model=ProductRead)
-async def create_product(body: ProductCreate, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def create_product(body: ProductCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_product(session, principal.organization_id, principal.host_id, body)
 
 
 @router.get("/products", response_model=Page[ProductRead])
-async def list_products(params: PageParams = page_params, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def list_products(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     rows, total = await fetch_page(session, repository.list_of(Product, principal.organization_id), params.offset, params.page_size)
     return Page.of([ProductRead.model_validate(r) for r in rows], total, params)
 
 
 @router.get("/products/{product_id}", response_model=ProductRead)
-async def get_product(product_id: UUID, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def get_product(product_id: UUID, principal: CurrentPrincipal, session: ReadSession):
     return await service.get_or_404(session, Product, principal.organization_id, product_id, "product")
 
 
 @router.post("/products/{product_id}/subscribers", status_code=201, response_model=ContactRead)
-async def add_subscriber(product_id: UUID, body: SubscriberAdd, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def add_subscriber(product_id: UUID, body: SubscriberAdd, principal: CurrentPrincipal, session: WriteSession):
     return await service.subscribe(session, principal.organization_id, product_id, body.contact_id)
 
 
 @router.get("/products/{product_id}/subscribers", response_model=Page[ContactRead])
-async def list_subscribers(product_id: UUID, params: PageParams = page_params, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def list_subscribers(product_id: UUID, params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     await service.get_or_404(session, Product, principal.organization_id, product_id, "product")
     rows, total = await fetch_page(session, repository.subscribers_of(principal.organization_id, product_id), params.offset, params.page_size)
     return Page.of([ContactRead.model_validate(r) for r in rows], total, params)
 
 
 @router.delete("/products/{product_id}/subscribers/{contact_id}", status_code=204)
-async def remove_subscriber(product_id: UUID, contact_id: UUID, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def remove_subscriber(product_id: UUID, contact_id: UUID, principal: CurrentPrincipal, session: WriteSession):
     await service.unsubscribe(session, principal.organization_id, product_id, contact_id)
 
 
 @router.post("/whitelabel-domains", status_code=201, response_model=DomainRead)
-async def add_domain(body: DomainCreate, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def add_domain(body: DomainCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.add_domain(session, principal.organization_id, body)
 
 
 @router.get("/whitelabel-domains", response_model=Page[DomainRead])
-async def list_domains(params: PageParams = page_params, principal: Principal = authenticated, session: AsyncSession = get_session):
+async def list_domains(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     rows, total = await fetch_page(session, repository.list_of(WhitelabelDomain, principal.organization_id), params.offset, params.page_size)
     return Page.of([DomainRead.model_validate(r) for r in rows], total, params)

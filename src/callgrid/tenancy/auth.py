@@ -1,11 +1,10 @@
 import time
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.db.session import get_session
 from callgrid.errors import Unauthorized
 from callgrid.tenancy import repository
 from callgrid.tenancy.keys import hash_key
@@ -43,7 +42,9 @@ class KeyCache:
         self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
 
 
-async def _authenticate(request: Request, session: AsyncSession = get_session) -> Principal:
+async def _authenticate(request: Request) -> Principal:
+    """The caller, from the key cache or else a short read of its own: never inside the
+    request's write transaction, so no write lock is held while a key is checked."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -52,7 +53,8 @@ async def _authenticate(request: Request, session: AsyncSession = get_session) -
     cache: KeyCache = request.app.state.key_cache
     principal = cache.get(key_hash)
     if principal is None:
-        found = await repository.get_by_key_hash(session, key_hash)
+        async with request.app.state.database.read() as session:
+            found = await repository.get_by_key_hash(session, key_hash)
         if found is None:
             raise Unauthorized("invalid token")
         api_key, organization = found
@@ -62,3 +64,4 @@ async def _authenticate(request: Request, session: AsyncSession = get_session) -
 
 
 authenticated = Depends(_authenticate)
+CurrentPrincipal = Annotated[Principal, authenticated]

@@ -1,29 +1,23 @@
-"""The video-calls API (`/api/v1/external/workshops/video-calls`): its contract in, the calls core out."""
+"""The video-calls API (`/api/v1/external/workshops/video-calls`): its contract in, the
+video-calls service out. Translation only."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.calls import repository as calls_repository
-from callgrid.calls import service as calls
-from callgrid.calls.models import Call, CallKind
-from callgrid.calls.repository import CallFilter
-from callgrid.clock import Clock, get_clock
-from callgrid.db.session import get_session, read_only
-from callgrid.directory import service as directory
-from callgrid.directory.models import Contact, Host, Product
-from callgrid.errors import BadRequest, Conflict, NotFound
-from callgrid.scheduling import Interval, Schedule, ScheduleError, parse_weekday, to_utc
+from callgrid.calls.conflicts import OverlapConflict
+from callgrid.db.session import ReadSession, WriteSession
+from callgrid.errors import BadRequest, Conflict
+from callgrid.kit.clock import Now
+from callgrid.kit.ids import optional_id, parse_id
+from callgrid.scheduling import Schedule, ScheduleError, parse_weekday
 from callgrid.tenancy import repository as tenancy
-from callgrid.tenancy.auth import Principal, authenticated
+from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.validation import zone
+from callgrid.video_calls import service
 from callgrid.video_calls.render import Renderer, meeting_range, render_report
 from callgrid.video_calls.schemas import AvailabilityCheck, ScheduleFields, VideoCallCreate, VideoCallUpdate
-from callgrid.webhooks import emit
 
 PREFIX = "/api/v1/external/workshops/video-calls"
 router = APIRouter(prefix=PREFIX, tags=["video calls"])
@@ -31,9 +25,9 @@ router = APIRouter(prefix=PREFIX, tags=["video calls"])
 
 async def _renderer(
     request: Request,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    clock: Clock = Depends(get_clock),
+    principal: CurrentPrincipal,
+    session: ReadSession,
+    now: Now,
     x_whitelabel_host: Annotated[str | None, Header(max_length=253)] = None,
     x_timezone_offset: Annotated[int, Header(ge=-720, le=840, description="minutes east of UTC")] = 0,
 ) -> Renderer:
@@ -44,29 +38,14 @@ async def _renderer(
                 f"{x_whitelabel_host!r} is not a host name registered to this organization", field="x-whitelabel-host"
             )
     return Renderer(
-        now=clock(),
+        now=now,
         public_url=request.app.state.settings.public_url,
         whitelabel_host=x_whitelabel_host,
         offset=timedelta(minutes=x_timezone_offset),
     )
 
 
-rendering = Depends(_renderer)
-
-
-async def _emit(session: AsyncSession, renderer: Renderer, event_type: str, calls_: list[Call], host: Host, product) -> None:
-    """One webhook event per call (per occurrence, for a series), `data` = the call as this API
-    renders it, without the request's white-label host (a per-request presentation choice)."""
-    neutral = Renderer(now=renderer.now, public_url=renderer.public_url, whitelabel_host=None, offset=timedelta())
-    for call in calls_:
-        await emit(session, call.organization_id, event_type, neutral.call(call, host, product))
-
-
-def _uuid(value: str | None, field: str, what: str) -> UUID:
-    try:
-        return UUID(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"no {what} with id {value}", field=field) from None
+Rendering = Annotated[Renderer, Depends(_renderer)]
 
 
 def _schedule(body: ScheduleFields) -> Schedule:
@@ -88,53 +67,27 @@ def _schedule(body: ScheduleFields) -> Schedule:
     )
 
 
-def _overlap_as_409(exc: calls.OverlapConflict) -> Conflict:
+def _overlap_as_409(exc: OverlapConflict) -> Conflict:
     return Conflict(exc.message, extra=render_report(exc.report))
-
-
-async def _get(session: AsyncSession, principal: Principal, call_id: str):
-    found = await calls_repository.get_call_with_relations(
-        session, principal.organization_id, _uuid(call_id, "id", "video call"), CallKind.VIDEO_CALL
-    )
-    if found is None or found[0].host_id != principal.host_id:
-        raise NotFound(f"no video call with id {call_id}", field="id")
-    return found
 
 
 @router.post("", status_code=201, summary="Create a one-time or recurring video call")
 async def create_video_call(
-    body: VideoCallCreate,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    renderer: Renderer = rendering,
+    body: VideoCallCreate, principal: CurrentPrincipal, read: ReadSession, write: WriteSession, renderer: Rendering
 ) -> dict[str, Any]:
-    product_id = _uuid(body.mango, "product_id", "mango")
-    # The product and the acting host in one round trip (the host is rendered into the events).
-    found = (
-        await session.execute(
-            select(Product, Host)
-            .outerjoin(Host, Host.id == principal.host_id)
-            .where(Product.id == product_id, Product.organization_id == principal.organization_id)
-        )
-    ).first()
-    if found is None:
-        raise NotFound(f"no mango with id {product_id}", field="mango_id")
-    product, host = found
     try:
-        scheduled = await calls.schedule_calls(
-            session,
-            organization_id=principal.organization_id,
-            host_id=principal.host_id,
-            kind=CallKind.VIDEO_CALL,
+        scheduled = await service.create(
+            read,
+            write,
+            principal,
+            product_id=parse_id(body.mango, what="mango", field="product_id"),
             title=body.title,
             schedule=_schedule(body),
-            now=renderer.now,
             allow_overlap=body.allowOverlap,
-            product_id=product.id,
+            renderer=renderer,
         )
-    except calls.OverlapConflict as exc:
+    except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    await _emit(session, renderer, "video_call.created", scheduled.calls, host, product)
     response: dict[str, Any] = {"_id": str(scheduled.calls[0].id)}
     if scheduled.series is not None:
         response = {"_id": str(scheduled.series.id), "groupId": str(scheduled.series.id)}
@@ -143,40 +96,25 @@ async def create_video_call(
 
 
 @router.post("/check-availability", summary="Check a proposed slot for overlaps with the creator's calls")
-@read_only
 async def check_availability(
-    body: AvailabilityCheck,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    clock: Clock = Depends(get_clock),
+    body: AvailabilityCheck, principal: CurrentPrincipal, session: ReadSession, now: Now
 ) -> dict[str, Any]:
-    intervals = calls.expand_schedule(_schedule(body))
-    report = await calls.check_conflicts(
+    report = await service.check_availability(
         session,
-        principal.host_id,
-        intervals,
-        now=clock(),
-        exclude_call_id=_optional_uuid(body.excludeVideocall),
-        exclude_series_id=_optional_uuid(body.groupId),
+        principal,
+        _schedule(body),
+        now=now,
+        exclude_call_id=optional_id(body.excludeVideocall),
+        exclude_series_id=optional_id(body.groupId),
     )
     return render_report(report)
 
 
-def _optional_uuid(value: str | None) -> UUID | None:
-    """An id to leave out: one that names nothing leaves nothing out."""
-    if value is None:
-        return None
-    try:
-        return UUID(value)
-    except ValueError:
-        return None
-
-
 @router.get("", summary="List video calls grouped by date")
 async def list_video_calls(
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    renderer: Renderer = rendering,
+    principal: CurrentPrincipal,
+    session: ReadSession,
+    renderer: Rendering,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     startDate: Annotated[datetime | None, Query(description="ISO date-time; default now")] = None,
@@ -190,30 +128,14 @@ async def list_video_calls(
         raise BadRequest("must be after startDate", field="endDate")
     contact_id = None
     if userId is not None and userId.strip():  # blank is the same as not given
-        contact = await directory.get_or_404(
-            session, Contact, principal.organization_id, _uuid(userId, "userId", "user"), "user"
-        )
-        contact_id = contact.id
-    product_ids = None
-    if mangoes is not None:
-        product_ids = []
-        for raw in filter(None, (part.strip() for part in mangoes.split(","))):
-            try:
-                product_ids.append(UUID(raw))
-            except ValueError:
-                raise BadRequest(f"{raw!r} is not a mango id", field="mangoes") from None
-        product_ids = product_ids or None  # blank (or only commas) is the same as not given: all mangoes
-    rows, total = await calls_repository.list_calls(
+        contact_id = parse_id(userId, what="user", field="userId")
+    rows, total = await service.list_calls(
         session,
-        CallFilter(
-            organization_id=principal.organization_id,
-            kind=CallKind.VIDEO_CALL,
-            host_id=None if contact_id else principal.host_id,
-            product_ids=product_ids,
-            contact_id=contact_id,
-            overlapping_from=start,
-            overlapping_until=end,
-        ),
+        principal,
+        contact_id=contact_id,
+        product_ids=_product_ids(mangoes),
+        overlapping_from=start,
+        overlapping_until=end,
         offset=(page - 1) * limit,
         limit=limit,
     )
@@ -221,6 +143,18 @@ async def list_video_calls(
     for call, host, product in rows:
         groups.setdefault(renderer.local_date(call), []).append(renderer.call(call, host, product))
     return {"total": total, "data": [{"date": date, "calls": calls_} for date, calls_ in groups.items()]}
+
+
+def _product_ids(mangoes: str | None):
+    if mangoes is None:
+        return None
+    product_ids = []
+    for raw in filter(None, (part.strip() for part in mangoes.split(","))):
+        try:
+            product_ids.append(parse_id(raw, what="mango", field="mangoes"))
+        except Exception:
+            raise BadRequest(f"{raw!r} is not a mango id", field="mangoes") from None
+    return product_ids or None  # blank (or only commas) is the same as not given: all mangoes
 
 
 def _aware(value: datetime, field: str) -> datetime:
@@ -233,62 +167,42 @@ def _aware(value: datetime, field: str) -> datetime:
 
 
 @router.get("/{call_id}", summary="One video call")
-async def get_video_call(
-    call_id: str, principal: Principal = authenticated, session: AsyncSession = get_session, renderer: Renderer = rendering
-) -> dict[str, Any]:
-    return renderer.call(*await _get(session, principal, call_id))
+async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> dict[str, Any]:
+    return renderer.call(*await service.get(session, principal, parse_id(call_id, what="video call")))
 
 
 @router.patch("/{call_id}", summary="Reschedule or rename one video call")
 async def update_video_call(
-    call_id: str,
-    body: VideoCallUpdate,
-    principal: Principal = authenticated,
-    session: AsyncSession = get_session,
-    renderer: Renderer = rendering,
+    call_id: str, body: VideoCallUpdate, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering
 ) -> dict[str, Any]:
-    call, host, product = await _get(session, principal, call_id)
-    calls.ensure_changeable(call, renderer.now)
     fields = body.model_dump(exclude_unset=True, exclude_none=True)
-    interval = timezone = None
+    move = None
     if fields.keys() & {"startDate", "fromTime", "timezoneName", "duration"}:
-        interval, timezone = _moved(call, body)
+        move = service.Move(
+            day=body.startDate,
+            wall=body.fromTime,
+            timezone=body.timezoneName,
+            duration=timedelta(minutes=body.duration) if body.duration else None,
+        )
     try:
-        await calls.update_call(
-            session, call, now=renderer.now, title=body.title, interval=interval, timezone=timezone,
+        call, host, product = await service.update(
+            session,
+            principal,
+            parse_id(call_id, what="video call"),
+            renderer=renderer,
+            title=body.title,
+            move=move,
             allow_overlap=body.allowOverlap,
         )
-    except calls.OverlapConflict as exc:
+    except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    await _emit(session, renderer, "video_call.updated", [call], host, product)
     return renderer.call(call, host, product)
 
 
-def _moved(call: Call, body: VideoCallUpdate) -> tuple[Interval, str]:
-    """The call's new interval: given fields over its current local date, time and duration."""
-    timezone = body.timezoneName or call.timezone
-    local = call.starts_at.astimezone(zone(call.timezone))
-    day = body.startDate or local.date()
-    wall = body.fromTime or local.time().replace(second=0, microsecond=0)
-    duration = timedelta(minutes=body.duration) if body.duration else call.ends_at - call.starts_at
-    start = to_utc(day, wall, zone(timezone))
-    return Interval(start, start + duration), timezone
-
-
 @router.delete("/groups/{group_id}", summary="Cancel every occurrence of a series that has not started")
-async def cancel_group(
-    group_id: str, principal: Principal = authenticated, session: AsyncSession = get_session, renderer: Renderer = rendering
-) -> dict[str, Any]:
-    series_id = _uuid(group_id, "group_id", "group")
-    cancelled = await calls.cancel_series(
-        session, principal.organization_id, series_id, now=renderer.now, host_id=principal.host_id
-    )
-    if cancelled:
-        host = await session.get(Host, cancelled[0].host_id) if cancelled[0].host_id else None
-        products = {call.product_id for call in cancelled if call.product_id}
-        by_id = {p.id: p for p in [await session.get(Product, pid) for pid in products] if p is not None}
-        for call in cancelled:
-            await _emit(session, renderer, "video_call.cancelled", [call], host, by_id.get(call.product_id))
+async def cancel_group(group_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
+    series_id = parse_id(group_id, what="group", field="group_id")
+    cancelled = await service.cancel_group(session, principal, series_id, renderer=renderer)
     return {
         "_id": str(series_id),
         "groupId": str(series_id),
@@ -298,10 +212,6 @@ async def cancel_group(
 
 
 @router.delete("/{call_id}", summary="Cancel one video call")
-async def cancel_video_call(
-    call_id: str, principal: Principal = authenticated, session: AsyncSession = get_session, renderer: Renderer = rendering
-) -> dict[str, Any]:
-    call, host, product = await _get(session, principal, call_id)
-    if await calls.cancel_call(session, call, now=renderer.now):
-        await _emit(session, renderer, "video_call.cancelled", [call], host, product)
+async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
+    call, host, product = await service.cancel(session, principal, parse_id(call_id, what="video call"), renderer=renderer)
     return renderer.call(call, host, product)

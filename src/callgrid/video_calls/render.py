@@ -1,15 +1,16 @@
 """Domain objects into the video-calls API's JSON (the seed's names and types)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 
 from callgrid.calls.models import Call
-from callgrid.calls.service import ConflictReport
+from callgrid.calls.conflicts import ConflictReport
 from callgrid.calls.status import call_status
 from callgrid.directory.models import Host, Product
+from callgrid.kit.timestamps import utc_millis
 
 STATUS_WORDS = {
     400: ("Bad request", "BAD_REQUEST"),
@@ -36,12 +37,7 @@ FIELD_NAMES = {
 }
 
 
-def timestamp(value: datetime) -> str:
-    """`2025-06-01T04:30:00.000Z`. (`isoformat` is C; a year-long availability report
-    renders a thousand of these.)"""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+timestamp = utc_millis
 
 
 def meeting_range(call: Call) -> str:

@@ -3,8 +3,9 @@
 from datetime import date, time
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, StrictStr
 
+from callgrid.kit.models import StrictModel
 from callgrid.validation import TimezoneName
 
 
@@ -41,11 +42,7 @@ Minutes = Annotated[int, Field(ge=30, le=300, strict=True, description="whole mi
 Weekday = Annotated[StrictStr | StrictInt, Field(union_mode="left_to_right")]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ScheduleFields(Body):
+class ScheduleFields(StrictModel):
     startDate: Day
     fromTime: WallTime
     timezoneName: TimezoneName
@@ -65,7 +62,7 @@ class AvailabilityCheck(ScheduleFields):
     groupId: Annotated[str | None, Field(max_length=64)] = None
 
 
-class VideoCallUpdate(Body):
+class VideoCallUpdate(StrictModel):
     title: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     startDate: Day | None = None
     fromTime: WallTime | None = None

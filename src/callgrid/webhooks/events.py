@@ -1,12 +1,14 @@
 """Event types, the envelope, and `emit`: how a change puts an event in the outbox."""
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from uuid import UUID
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -14,18 +16,25 @@ from callgrid.db.base import new_id, utcnow
 from callgrid.webhooks.models import WebhookEvent
 from callgrid.webhooks.notify import notifier
 
-EVENT_TYPES: tuple[str, ...] = (
-    "video_call.created",
-    "video_call.updated",
-    "video_call.cancelled",
-    "appointment.created",
-    "appointment.updated",
-    "appointment.cancelled",
-    "appointment.participants_added",
-    "appointment.participants_removed",
-    "ping",
-)
 
+class EventType(StrEnum):
+    """Every event Callgrid sends. Each has one payload model (the `data` of its envelope),
+    listed in `callgrid.events_catalog` and documented in docs/webhooks.md."""
+
+    VIDEO_CALL_CREATED = "video_call.created"
+    VIDEO_CALL_UPDATED = "video_call.updated"
+    VIDEO_CALL_CANCELLED = "video_call.cancelled"
+    APPOINTMENT_CREATED = "appointment.created"
+    APPOINTMENT_UPDATED = "appointment.updated"
+    APPOINTMENT_CANCELLED = "appointment.cancelled"
+    APPOINTMENT_PARTICIPANTS_ADDED = "appointment.participants_added"
+    APPOINTMENT_PARTICIPANTS_REMOVED = "appointment.participants_removed"
+    PING = "ping"
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(EventType)
+
+_EVENTS = WebhookEvent.__table__
 _EMITTED = "callgrid.webhooks.emitted"
 
 
@@ -52,41 +61,49 @@ def dumps(value) -> str:
 async def emit(
     session: AsyncSession,
     organization_id: UUID,
-    event_type: str,
+    event_type: EventType | str,
     data: dict,
     *,
     endpoint_id: UUID | None = None,
-) -> None:
-    """Put an event in the outbox, in the caller's transaction.
-
-    Adds one row to the session (no flush, no commit: it is written with the change when the
-    request's session commits, and vanishes with it on rollback). Endpoints are matched later
-    by the worker, so this stays one INSERT on the hot path. `data` is the resource as its
-    own API renders it (datetimes, UUIDs, enums and decimals are turned into JSON strings).
-    `endpoint_id` restricts the event to one endpoint (used for `ping`).
-    """
-    add_event(session, organization_id, event_type, data, endpoint_id=endpoint_id)
-
-
-def add_event(
-    session: AsyncSession, organization_id: UUID, event_type: str, data: dict, *, endpoint_id: UUID | None = None
 ) -> UUID:
-    """`emit`, returning the new event's id."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}; add it to EVENT_TYPES and document it")
-    event_id = new_id()
-    session.add(
-        WebhookEvent(
-            id=event_id,
-            organization_id=organization_id,
-            type=event_type,
-            payload=dumps(data),
-            endpoint_id=endpoint_id,
-            created_at=utcnow(),
-        )
-    )
-    wake_after_commit(session)
-    return event_id
+    """Put an event in the outbox, in the caller's transaction; returns its id.
+
+    One INSERT in the caller's transaction (no commit: it is written with the change and
+    vanishes with it on rollback). Endpoints are matched later by the worker, so this stays
+    one statement on the hot path. `data` is the resource as its own API renders it
+    (datetimes, UUIDs, enums and decimals become JSON strings). `endpoint_id` restricts the
+    event to one endpoint (used for `ping`).
+    """
+    return (await emit_many(session, organization_id, event_type, [data], endpoint_id=endpoint_id))[0]
+
+
+async def emit_many(
+    session: AsyncSession,
+    organization_id: UUID,
+    event_type: EventType | str,
+    items: Sequence[dict],
+    *,
+    endpoint_id: UUID | None = None,
+) -> list[UUID]:
+    """One event of `event_type` per item, in one statement (a series emits one per occurrence)."""
+    event_type = EventType(event_type)
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "organization_id": organization_id,
+            "type": event_type.value,
+            "payload": dumps(data),
+            "endpoint_id": endpoint_id,
+            "created_at": now,
+            "dispatched_at": None,
+        }
+        for data in items
+    ]
+    if rows:
+        await session.execute(insert(_EVENTS), rows)
+        wake_after_commit(session)
+    return [row["id"] for row in rows]
 
 
 def wake_after_commit(session: AsyncSession) -> None:

@@ -5,14 +5,14 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.db.base import utcnow
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.webhooks import repository
-from callgrid.webhooks.events import add_event, wake_after_commit
+from callgrid.webhooks.events import EventType, emit
 from callgrid.webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.schemas import EndpointCreate, EndpointUpdate
 from callgrid.webhooks.signing import new_secret
 from callgrid.webhooks.targets import TargetError, check_at_creation, parse_url
+from callgrid.webhooks.wakeup import notify_workers
 
 
 async def _check_target(url: str, allow_private: bool) -> None:
@@ -50,7 +50,7 @@ async def create_endpoint(
 
 
 async def update_endpoint(
-    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, data: EndpointUpdate, *, allow_private: bool
+    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, data: EndpointUpdate, *, allow_private: bool, now: datetime
 ) -> WebhookEndpoint:
     endpoint = await get_or_404(session, organization_id, endpoint_id)
     fields = data.model_dump(exclude_unset=True)
@@ -66,12 +66,16 @@ async def update_endpoint(
         endpoint.description = fields["description"]
     if "headers" in fields:
         endpoint.headers = fields["headers"]
+    resumed = False
     if "enabled" in fields:
+        resumed = fields["enabled"] and not endpoint.enabled
         endpoint.enabled = fields["enabled"]
         if endpoint.enabled:
             endpoint.disabled_reason = None
-    endpoint.updated_at = utcnow()
+    endpoint.updated_at = now
     await session.flush()
+    if resumed:
+        await notify_workers(session)  # its pending deliveries may be due now
     return endpoint
 
 
@@ -81,10 +85,10 @@ async def delete_endpoint(session: AsyncSession, organization_id: UUID, endpoint
     await session.flush()
 
 
-async def rotate_secret(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> str:
+async def rotate_secret(session: AsyncSession, organization_id: UUID, endpoint_id: UUID, now: datetime) -> str:
     endpoint = await get_or_404(session, organization_id, endpoint_id)
     endpoint.secret = new_secret()
-    endpoint.updated_at = utcnow()
+    endpoint.updated_at = now
     await session.flush()
     return endpoint.secret
 
@@ -94,17 +98,17 @@ async def send_test(session: AsyncSession, organization_id: UUID, endpoint_id: U
     endpoint = await get_or_404(session, organization_id, endpoint_id)
     if not endpoint.enabled:
         raise Conflict("the endpoint is disabled; enable it first", field="enabled")
-    return add_event(
+    return await emit(
         session,
         organization_id,
-        "ping",
+        EventType.PING,
         {"endpoint_id": str(endpoint.id), "message": "a test event from Callgrid", "sent_at": now},
         endpoint_id=endpoint.id,
     )
 
 
 async def retry_delivery(
-    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, event_id: UUID
+    session: AsyncSession, organization_id: UUID, endpoint_id: UUID, event_id: UUID, now: datetime
 ) -> tuple[WebhookDelivery, str]:
     """Send an event to an endpoint again now: the delivery goes back to pending with a fresh schedule."""
     endpoint = await get_or_404(session, organization_id, endpoint_id)
@@ -114,12 +118,11 @@ async def retry_delivery(
     if not endpoint.enabled:
         raise Conflict("the endpoint is disabled; enable it first", field="enabled")
     delivery, event = found
-    now = utcnow()
     delivery.state = DeliveryState.PENDING
     delivery.step = 0
     delivery.next_attempt_at = now
     delivery.lease_token = None  # an attempt in flight now will not be recorded over this one
     delivery.updated_at = now
     await session.flush()
-    wake_after_commit(session)
+    await notify_workers(session)
     return delivery, event.type

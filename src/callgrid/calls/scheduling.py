@@ -1,0 +1,238 @@
+"""Scheduling calls for hosts: the one place that creates, moves and cancels them.
+
+Every function here runs inside the request's write section (a `WriteSession`): the host's
+calendar lock, the conflict check, the writes. What can be worked out before it (the
+intervals of a series, the rows to insert) is worked out by the caller or by the pure
+helpers below, before the write section begins.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.calls import repository
+from callgrid.calls.conflicts import (
+    MAX_CALL_DURATION,
+    OverlapConflict,
+    check_conflicts,
+    lock_host_calendar,
+)
+from callgrid.calls.models import Call, Series, StoredStatus
+from callgrid.calls.status import CallStatus, call_status
+from callgrid.db.base import new_id
+from callgrid.db.errors import is_exclusion_violation
+from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.scheduling import Interval, Schedule, ScheduleError, expand
+
+_CALLS = Call.__table__
+_SERIES = Series.__table__
+
+
+def expand_schedule(schedule: Schedule) -> list[Interval]:
+    try:
+        return expand(schedule)
+    except ScheduleError as exc:
+        raise BadRequest(exc.rule, field=exc.field) from None
+
+
+def check_new_intervals(intervals: Sequence[Interval], now: datetime) -> None:
+    if intervals[0].start <= now:
+        raise BadRequest("the first occurrence has already started; choose a time in the future", field="start_date")
+    if intervals[0].end - intervals[0].start > MAX_CALL_DURATION:
+        raise BadRequest("a call lasts at most 24 hours", field="duration")
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """Calls to create, decided before the write section: who, what, when."""
+
+    organization_id: UUID
+    host_id: UUID | None
+    kind: str
+    title: str
+    schedule: Schedule
+    intervals: Sequence[Interval]
+    allow_overlap: bool = False
+    product_id: UUID | None = None
+    config: dict | None = None
+
+
+def plan_calls(
+    *,
+    organization_id: UUID,
+    host_id: UUID | None,
+    kind: str,
+    title: str,
+    schedule: Schedule,
+    now: datetime,
+    allow_overlap: bool = False,
+    product_id: UUID | None = None,
+    config: dict | None = None,
+) -> CallPlan:
+    """Expand `schedule` and check it can be booked at all (pure; no database)."""
+    intervals = expand_schedule(schedule)
+    check_new_intervals(intervals, now)
+    return CallPlan(organization_id, host_id, kind, title, schedule, intervals, allow_overlap, product_id, config)
+
+
+@dataclass
+class Scheduled:
+    calls: list[Call]
+    series: Series | None = None
+    rows: list[dict] = field(default_factory=list, repr=False)
+
+
+def _rows(plan: CallPlan, now: datetime) -> tuple[dict | None, list[dict]]:
+    schedule = plan.schedule
+    series = None
+    if schedule.end_date is not None:
+        series = {
+            "id": new_id(),
+            "organization_id": plan.organization_id,
+            "host_id": plan.host_id,
+            "frequency": schedule.frequency.value,
+            "weekdays": sorted(schedule.weekdays) if schedule.weekdays else None,
+            "local_start": schedule.local_start.strftime("%H:%M"),
+            "duration_minutes": int(schedule.duration.total_seconds() // 60),
+            "timezone": schedule.timezone.key,
+            "start_date": schedule.start_date,
+            "end_date": schedule.end_date,
+            "created_at": now,
+            "updated_at": now,
+        }
+    common = {
+        "organization_id": plan.organization_id,
+        "host_id": plan.host_id,
+        "kind": plan.kind,
+        "title": plan.title,
+        "timezone": schedule.timezone.key,
+        "status": StoredStatus.SCHEDULED.value,
+        "cancelled_at": None,
+        "allow_overlap": plan.allow_overlap,
+        "series_id": series["id"] if series else None,
+        "product_id": plan.product_id,
+        "config": plan.config,
+        "created_at": now,
+        "updated_at": now,
+    }
+    calls = [{"id": new_id(), "starts_at": i.start, "ends_at": i.end, **common} for i in plan.intervals]
+    return series, calls
+
+
+async def schedule_calls(session: AsyncSession, plan: CallPlan, *, now: datetime) -> Scheduled:
+    """Insert the planned calls, refusing any overlap with the host's upcoming calls unless
+    the plan allows it. Nothing is written when it refuses."""
+    await lock_host_calendar(session, plan.host_id)
+    if plan.host_id is not None and not plan.allow_overlap:
+        report = await check_conflicts(session, plan.host_id, plan.intervals, now=now)
+        if report.overlaps:
+            raise OverlapConflict(report)
+    series_row, call_rows = _rows(plan, now)
+    try:
+        if series_row is not None:
+            await session.execute(insert(_SERIES), [series_row])
+        await session.execute(insert(_CALLS), call_rows)
+    except IntegrityError as exc:
+        # The constraint, the last line, refused what the check let through: say who won.
+        if plan.host_id is None or not is_exclusion_violation(exc):
+            raise
+        await session.rollback()
+        raise OverlapConflict(await check_conflicts(session, plan.host_id, plan.intervals, now=now)) from None
+    series = Series(**series_row) if series_row is not None else None
+    return Scheduled([Call(**row) for row in call_rows], series, call_rows)
+
+
+def ensure_changeable(call: Call, now: datetime) -> None:
+    status = call_status(call.status, call.starts_at, call.ends_at, now)
+    if status is not CallStatus.SCHEDULED:
+        raise Conflict(f"the call is {status.value} and can no longer be changed", field="status")
+
+
+async def _flush_or_conflict(session: AsyncSession, call: Call, now: datetime) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if call.host_id is None or not is_exclusion_violation(exc):
+            raise
+        await session.rollback()
+        proposed = [Interval(call.starts_at, call.ends_at)]
+        raise OverlapConflict(await check_conflicts(session, call.host_id, proposed, now=now, exclude_call_id=call.id)) from None
+
+
+async def update_call(
+    session: AsyncSession,
+    call: Call,
+    *,
+    now: datetime,
+    title: str | None = None,
+    interval: Interval | None = None,
+    timezone: str | None = None,
+    allow_overlap: bool | None = None,
+    config: dict | None = None,
+) -> Call:
+    """Rename or move one call (one occurrence of a series touches that row alone)."""
+    ensure_changeable(call, now)
+    overlap_was_allowed = call.allow_overlap
+    if allow_overlap is not None:
+        call.allow_overlap = allow_overlap
+    moved = interval is not None and (interval.start, interval.end) != (call.starts_at, call.ends_at)
+    if moved:
+        check_new_intervals([interval], now)
+    # Checked when the call moves, and when it stops being allowed to overlap where it is.
+    if call.host_id is not None and not call.allow_overlap and (moved or overlap_was_allowed):
+        await lock_host_calendar(session, call.host_id)
+        target = interval if moved else Interval(call.starts_at, call.ends_at)
+        report = await check_conflicts(session, call.host_id, [target], now=now, exclude_call_id=call.id)
+        if report.overlaps:
+            raise OverlapConflict(report)
+    elif moved:
+        # Moving a call that may overlap still changes the host's calendar: it waits for the
+        # writes in flight, so theirs see it where it lands.
+        await lock_host_calendar(session, call.host_id)
+    if moved:
+        call.starts_at, call.ends_at = interval.start, interval.end
+    if title is not None:
+        call.title = title
+    if timezone is not None:
+        call.timezone = timezone
+    if config is not None:
+        call.config = config
+    call.updated_at = now
+    await _flush_or_conflict(session, call, now)
+    return call
+
+
+async def cancel_call(session: AsyncSession, call: Call, *, now: datetime) -> bool:
+    """Cancel one call; False when it already was. A call that has started cannot be cancelled."""
+    if call.status == StoredStatus.CANCELLED:
+        return False
+    ensure_changeable(call, now)
+    call.status = StoredStatus.CANCELLED
+    call.cancelled_at = now
+    call.updated_at = now
+    await session.flush()
+    return True
+
+
+async def cancel_series(
+    session: AsyncSession, organization_id: UUID, series_id: UUID, *, now: datetime, host_id: UUID | None = None
+) -> list[Call]:
+    """Cancel every occurrence of the series that has not started; returns those it cancelled.
+    With `host_id` (a key acting as one host), another host's series reads as missing."""
+    calls = await repository.series_calls(session, organization_id, series_id, host_id)
+    if not calls:
+        raise NotFound(f"no series with id {series_id}", field="group_id")
+    cancelled = []
+    for call in calls:
+        if call.status == StoredStatus.SCHEDULED and call.starts_at > now:
+            call.status = StoredStatus.CANCELLED
+            call.cancelled_at = now
+            call.updated_at = now
+            cancelled.append(call)
+    await session.flush()
+    return cancelled

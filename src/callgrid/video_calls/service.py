@@ -1,0 +1,173 @@
+"""Video calls over the calls core: a creator's one-time and recurring calls of a product.
+
+Reads that decide what to write (the product, the host) go through a `ReadSession` before
+the write section; the write section (a `WriteSession`) holds the host's calendar lock,
+the conflict check, the inserts and the `video_call.*` events, one per occurrence.
+"""
+
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callgrid.calls import repository as calls_repository
+from callgrid.calls import scheduling
+from callgrid.calls.conflicts import ConflictReport, check_conflicts
+from callgrid.calls.models import Call, CallKind
+from callgrid.calls.repository import CallFilter
+from callgrid.directory.models import Contact, Host, Product
+from callgrid.kit.ids import not_found
+from callgrid.scheduling import Interval, Schedule, to_utc
+from callgrid.tenancy.auth import Principal
+from callgrid.video_calls import repository
+from callgrid.video_calls.render import Renderer
+from callgrid.validation import zone
+from callgrid.webhooks.events import EventType, emit_many
+
+
+def _event_renderer(renderer: Renderer) -> Renderer:
+    """Events carry the call as this API renders it, without the request's white-label host
+    (a per-request presentation choice) or its time zone offset."""
+    return Renderer(now=renderer.now, public_url=renderer.public_url, whitelabel_host=None, offset=timedelta())
+
+
+async def _emit(session: AsyncSession, renderer: Renderer, event_type: EventType, calls: list[Call], host: Host, product) -> None:
+    if calls:
+        neutral = _event_renderer(renderer)
+        await emit_many(session, calls[0].organization_id, event_type, [neutral.call(call, host, product) for call in calls])
+
+
+async def create(
+    read: AsyncSession,
+    write: AsyncSession,
+    principal: Principal,
+    *,
+    product_id: UUID,
+    title: str,
+    schedule: Schedule,
+    allow_overlap: bool,
+    renderer: Renderer,
+) -> scheduling.Scheduled:
+    found = await repository.product_with_host(read, principal.organization_id, product_id, principal.host_id)
+    if found is None:
+        raise not_found("mango", product_id, "mango_id")
+    product, host = found
+    plan = scheduling.plan_calls(
+        organization_id=principal.organization_id,
+        host_id=principal.host_id,
+        kind=CallKind.VIDEO_CALL,
+        title=title,
+        schedule=schedule,
+        now=renderer.now,
+        allow_overlap=allow_overlap,
+        product_id=product.id,
+    )
+    # The write section begins here.
+    scheduled = await scheduling.schedule_calls(write, plan, now=renderer.now)
+    await _emit(write, renderer, EventType.VIDEO_CALL_CREATED, scheduled.calls, host, product)
+    return scheduled
+
+
+async def check_availability(
+    read: AsyncSession,
+    principal: Principal,
+    schedule: Schedule,
+    *,
+    now,
+    exclude_call_id: UUID | None,
+    exclude_series_id: UUID | None,
+) -> ConflictReport:
+    intervals = scheduling.expand_schedule(schedule)
+    return await check_conflicts(
+        read, principal.host_id, intervals, now=now, exclude_call_id=exclude_call_id, exclude_series_id=exclude_series_id
+    )
+
+
+async def get(session: AsyncSession, principal: Principal, call_id: UUID) -> tuple[Call, Host, Product | None]:
+    """The acting host's video call with its host and product; anyone else's reads as missing."""
+    found = await calls_repository.get_call_with_relations(session, principal.organization_id, call_id, CallKind.VIDEO_CALL)
+    if found is None or found[0].host_id != principal.host_id:
+        raise not_found("video call", call_id, "id")
+    return found
+
+
+class Move:
+    """A new time for a call: the fields given over its current local date, time and duration."""
+
+    def __init__(self, *, day=None, wall=None, timezone: str | None = None, duration: timedelta | None = None):
+        self.day, self.wall, self.timezone, self.duration = day, wall, timezone, duration
+
+    def resolve(self, call: Call) -> tuple[Interval, str]:
+        timezone = self.timezone or call.timezone
+        local = call.starts_at.astimezone(zone(call.timezone))
+        day = self.day or local.date()
+        wall = self.wall or local.time().replace(second=0, microsecond=0)
+        duration = self.duration or (call.ends_at - call.starts_at)
+        start = to_utc(day, wall, zone(timezone))
+        return Interval(start, start + duration), timezone
+
+
+async def update(
+    write: AsyncSession,
+    principal: Principal,
+    call_id: UUID,
+    *,
+    renderer: Renderer,
+    title: str | None,
+    move: Move | None,
+    allow_overlap: bool | None,
+) -> tuple[Call, Host, Product | None]:
+    call, host, product = await get(write, principal, call_id)
+    scheduling.ensure_changeable(call, renderer.now)
+    interval = timezone = None
+    if move is not None:
+        interval, timezone = move.resolve(call)
+    await scheduling.update_call(
+        write, call, now=renderer.now, title=title, interval=interval, timezone=timezone, allow_overlap=allow_overlap
+    )
+    await _emit(write, renderer, EventType.VIDEO_CALL_UPDATED, [call], host, product)
+    return call, host, product
+
+
+async def cancel(write: AsyncSession, principal: Principal, call_id: UUID, *, renderer: Renderer) -> tuple[Call, Host, Product | None]:
+    call, host, product = await get(write, principal, call_id)
+    if await scheduling.cancel_call(write, call, now=renderer.now):
+        await _emit(write, renderer, EventType.VIDEO_CALL_CANCELLED, [call], host, product)
+    return call, host, product
+
+
+async def cancel_group(write: AsyncSession, principal: Principal, series_id: UUID, *, renderer: Renderer) -> list[Call]:
+    cancelled = await scheduling.cancel_series(
+        write, principal.organization_id, series_id, now=renderer.now, host_id=principal.host_id
+    )
+    if cancelled:
+        host = await write.get(Host, cancelled[0].host_id) if cancelled[0].host_id else None
+        products = {p.id: p for p in [await write.get(Product, pid) for pid in {c.product_id for c in cancelled if c.product_id}] if p}
+        neutral = _event_renderer(renderer)
+        await emit_many(
+            write,
+            principal.organization_id,
+            EventType.VIDEO_CALL_CANCELLED,
+            [neutral.call(call, host, products.get(call.product_id)) for call in cancelled],
+        )
+    return cancelled
+
+
+async def list_calls(read: AsyncSession, principal: Principal, *, contact_id: UUID | None, **filters):
+    if contact_id is not None:
+        contact = await read.get(Contact, contact_id)
+        if contact is None or contact.organization_id != principal.organization_id:
+            raise not_found("user", contact_id, "userId")
+    offset, limit = filters.pop("offset"), filters.pop("limit")
+    return await calls_repository.list_calls(
+        read,
+        CallFilter(
+            organization_id=principal.organization_id,
+            kind=CallKind.VIDEO_CALL,
+            host_id=None if contact_id else principal.host_id,
+            contact_id=contact_id,
+            **filters,
+        ),
+        offset=offset,
+        limit=limit,
+    )
