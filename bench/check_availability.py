@@ -41,6 +41,7 @@ import httpx
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
+from callgrid import onboarding
 from callgrid.app import create_app
 from callgrid.calls.models import Call, CallKind, StoredStatus
 from callgrid.config import Settings
@@ -48,7 +49,6 @@ from callgrid.db.base import new_id
 from callgrid.db.engine import create_engine, is_sqlite
 from callgrid.db.migrate import upgrade
 from callgrid.directory.models import Host, Product
-from callgrid.tenancy import service as tenancy
 from support import admin, asyncpg_url
 
 PATH = "/api/v1/external/workshops/video-calls/check-availability"
@@ -114,7 +114,7 @@ def busy_calendar(rng: random.Random, count: int, first_day: date, zone: str, no
 
 async def organization_with_hosts(session, name: str, hosts: int) -> tuple[str, list[uuid.UUID], uuid.UUID, uuid.UUID]:
     """An organization (via the service, so it has a real API key), extra hosts, a product."""
-    created = await tenancy.create_organization(session, name, slug=f"{name}-{uuid.uuid4().hex[:6]}")
+    created = await onboarding.create_organization_with_owner(session, name, slug=f"{name}-{uuid.uuid4().hex[:6]}")
     host_ids = [created.host.id]
     for n in range(hosts - 1):
         host = Host(organization_id=created.organization.id, name=f"{name} host {n}", email=f"h{n}@{name}.example.com",

@@ -17,13 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from callgrid import onboarding
 from callgrid.app import create_app
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import upgrade
 from callgrid.db.models import Base
 from callgrid.db.session import write_session
-from callgrid.tenancy import service as tenancy
 
 POSTGRES_URL = os.environ.get("CALLGRID_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -134,7 +134,7 @@ class Tenant:
 
 async def make_tenant(app, name: str) -> Tenant:
     async with write_session(app.state.sessionmaker) as session:
-        created = await tenancy.create_organization(session, name)
+        created = await onboarding.create_organization_with_owner(session, name)
         await session.commit()
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

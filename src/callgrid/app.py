@@ -10,6 +10,7 @@ from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.limits import RequestGuard
 from callgrid.tenancy.auth import KeyCache
+from callgrid.tenancy.endpoints import router as tenancy_router
 from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
 from callgrid.video_calls.endpoints import router as video_calls_router
 from callgrid.video_calls.render import render_error as render_video_calls_error
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
 
     app.include_router(directory_router)
+    app.include_router(tenancy_router)
     app.include_router(video_calls_router)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)

@@ -6,13 +6,13 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
+from callgrid import onboarding
 from callgrid.config import get_settings
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.db.migrate import upgrade
 from callgrid.db.session import write_session
 from callgrid.errors import CallgridError
 from callgrid.tenancy import repository as tenancy_repository
-from callgrid.tenancy import service as tenancy
 
 app = typer.Typer(help="Callgrid: schedule and run video calls.", no_args_is_help=True)
 orgs = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
@@ -61,7 +61,7 @@ def serve(
 
     async def first_start(session):
         if await tenancy_repository.count_organizations(session) == 0:
-            return await tenancy.create_organization(session, "Default")
+            return await onboarding.create_organization_with_owner(session, "Default")
         return None
 
     created = _run(first_start)
@@ -115,7 +115,7 @@ def orgs_create(
     """Create an organization with an owner host and an API key."""
 
     async def work(session):
-        return await tenancy.create_organization(session, name, slug=slug)
+        return await onboarding.create_organization_with_owner(session, name, slug=slug)
 
     created = _run(work)
     out = {
@@ -142,10 +142,6 @@ def keys_create(
         organization = await tenancy_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise CallgridError(f"no organization with slug {org!r}")
-        host_id = host
-        if host_id is None:
-            owner = await tenancy_repository.get_owner_host(session, organization.id)
-            host_id = owner.id
-        return await tenancy.create_api_key(session, organization.id, host_id, name=name)
+        return await onboarding.create_api_key(session, organization.id, host, name=name)
 
     print(_run(work))

@@ -10,8 +10,8 @@ from uuid import UUID
 import httpx
 import pytest
 
+from callgrid import onboarding
 from callgrid.db.session import write_session
-from callgrid.tenancy import service as tenancy
 from tests.conftest import Tenant
 
 BASE = "/api/v1/external/workshops/video-calls"
@@ -104,7 +104,7 @@ async def colleague(app, tenant, name: str = "Colleague"):
     assert r.status_code == 201, r.text
     host_id = r.json()["id"]
     async with write_session(app.state.sessionmaker) as session:
-        key = await tenancy.create_api_key(session, UUID(tenant.organization_id), UUID(host_id), name=name)
+        key = await onboarding.create_api_key(session, UUID(tenant.organization_id), UUID(host_id), name=name)
         await session.commit()
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

@@ -8,8 +8,6 @@ from callgrid.directory.models import Contact, Host, Product
 from callgrid.directory.schemas import (
     ContactCreate,
     ContactRead,
-    DomainCreate,
-    DomainRead,
     HostCreate,
     HostRead,
     HostUpdate,
@@ -19,7 +17,6 @@ from callgrid.directory.schemas import (
 )
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy.auth import CurrentPrincipal
-from callgrid.tenancy.models import WhitelabelDomain
 
 router = APIRouter(prefix="/api/v1", tags=["directory"])
 
@@ -92,14 +89,3 @@ async def list_subscribers(product_id: UUID, params: PageQuery, principal: Curre
 @router.delete("/products/{product_id}/subscribers/{contact_id}", status_code=204)
 async def remove_subscriber(product_id: UUID, contact_id: UUID, principal: CurrentPrincipal, session: WriteSession):
     await service.unsubscribe(session, principal.organization_id, product_id, contact_id)
-
-
-@router.post("/whitelabel-domains", status_code=201, response_model=DomainRead)
-async def add_domain(body: DomainCreate, principal: CurrentPrincipal, session: WriteSession):
-    return await service.add_domain(session, principal.organization_id, body)
-
-
-@router.get("/whitelabel-domains", response_model=Page[DomainRead])
-async def list_domains(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
-    rows, total = await fetch_page(session, repository.list_of(WhitelabelDomain, principal.organization_id), params.offset, params.page_size)
-    return Page.of([DomainRead.model_validate(r) for r in rows], total, params)

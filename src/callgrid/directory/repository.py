@@ -5,7 +5,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.db.base import Base
-from callgrid.directory.models import Contact, Subscription
+from callgrid.directory.models import Contact, Host, Subscription
 
 M = TypeVar("M", bound=Base)
 
@@ -34,5 +34,14 @@ async def get_subscription(session: AsyncSession, product_id: UUID, contact_id: 
     return (
         await session.execute(
             select(Subscription).where(Subscription.product_id == product_id, Subscription.contact_id == contact_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_owner_host(session: AsyncSession, organization_id: UUID) -> Host | None:
+    """The organization's first host: the one created with it."""
+    return (
+        await session.execute(
+            select(Host).where(Host.organization_id == organization_id).order_by(Host.created_at, Host.id).limit(1)
         )
     ).scalar_one_or_none()

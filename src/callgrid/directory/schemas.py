@@ -115,14 +115,3 @@ class ProductRead(BaseModel):
 
 class SubscriberAdd(Strict):
     contact_id: UUID
-
-
-class DomainCreate(Strict):
-    hostname: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
-
-
-class DomainRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: UUID
-    hostname: str
-    created_at: datetime

@@ -5,9 +5,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.directory import repository
 from callgrid.directory.models import Contact, Host, Product, Subscription
-from callgrid.directory.schemas import ContactCreate, DomainCreate, HostCreate, HostUpdate, ProductCreate
+from callgrid.directory.schemas import ContactCreate, HostCreate, HostUpdate, ProductCreate
 from callgrid.errors import Conflict, NotFound
-from callgrid.tenancy.models import WhitelabelDomain
 
 
 async def get_or_404(session: AsyncSession, model, organization_id: UUID, id: UUID, what: str):
@@ -84,20 +83,3 @@ async def unsubscribe(session: AsyncSession, organization_id: UUID, product_id: 
         raise NotFound(f"contact {contact_id} does not subscribe to this product", field="contact_id")
     await session.delete(subscription)
     await session.flush()
-
-
-async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainCreate) -> WhitelabelDomain:
-    hostname = data.hostname.lower()
-    existing = (
-        await session.execute(
-            select(WhitelabelDomain).where(
-                WhitelabelDomain.organization_id == organization_id, WhitelabelDomain.hostname == hostname
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        raise Conflict(f"{hostname} is already registered", field="hostname")
-    domain = WhitelabelDomain(organization_id=organization_id, hostname=hostname)
-    session.add(domain)
-    await session.flush()
-    return domain

@@ -1,9 +1,8 @@
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.directory.models import Host
 from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain
 
 
@@ -26,14 +25,6 @@ async def count_organizations(session: AsyncSession) -> int:
     return len((await session.execute(select(Organization.id).limit(1))).all())
 
 
-async def get_owner_host(session: AsyncSession, organization_id: UUID) -> Host | None:
-    return (
-        await session.execute(
-            select(Host).where(Host.organization_id == organization_id).order_by(Host.created_at, Host.id).limit(1)
-        )
-    ).scalar_one_or_none()
-
-
 async def get_domain(session: AsyncSession, organization_id: UUID, hostname: str) -> WhitelabelDomain | None:
     return (
         await session.execute(
@@ -42,3 +33,11 @@ async def get_domain(session: AsyncSession, organization_id: UUID, hostname: str
             )
         )
     ).scalar_one_or_none()
+
+
+def domains_of(organization_id: UUID) -> Select:
+    return (
+        select(WhitelabelDomain)
+        .where(WhitelabelDomain.organization_id == organization_id)
+        .order_by(WhitelabelDomain.created_at, WhitelabelDomain.id)
+    )

@@ -1,31 +1,21 @@
 import re
-from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.directory.models import Host
-from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.errors import BadRequest, Conflict
 from callgrid.tenancy import repository
 from callgrid.tenancy.keys import generate_key, hash_key
-from callgrid.tenancy.models import ApiKey, Organization
-
-
-@dataclass(frozen=True)
-class NewOrganization:
-    organization: Organization
-    host: Host
-    api_key: str
+from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain
+from callgrid.tenancy.schemas import DomainCreate
 
 
 def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "org"
 
 
-async def create_organization(
-    session: AsyncSession, name: str, *, slug: str | None = None, owner_name: str | None = None,
-    owner_email: str | None = None,
-) -> NewOrganization:
+async def create_organization(session: AsyncSession, name: str, *, slug: str | None = None) -> Organization:
+    """The organization alone; `callgrid.onboarding` gives it its owner host and first key."""
     name = name.strip()
     if not name:
         raise BadRequest("must not be empty", field="name")
@@ -35,24 +25,22 @@ async def create_organization(
     organization = Organization(name=name, slug=slug)
     session.add(organization)
     await session.flush()
-    host = Host(
-        organization_id=organization.id,
-        name=owner_name or name,
-        email=owner_email or f"owner@{slug}.invalid",
-        timezone="UTC",
-        working_hours={},
-    )
-    session.add(host)
-    await session.flush()
-    key = await create_api_key(session, organization.id, host.id, name="owner")
-    return NewOrganization(organization, host, key)
+    return organization
 
 
 async def create_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "") -> str:
-    host = await session.get(Host, host_id)
-    if host is None or host.organization_id != organization_id:
-        raise NotFound("no such host in this organization", field="host")
+    """A new key acting as `host_id`, which the caller has checked is a host of the organization."""
     key = generate_key()
     session.add(ApiKey(organization_id=organization_id, host_id=host_id, name=name, prefix=key[:8], key_hash=hash_key(key)))
     await session.flush()
     return key
+
+
+async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainCreate) -> WhitelabelDomain:
+    hostname = data.hostname.lower()
+    if await repository.get_domain(session, organization_id, hostname) is not None:
+        raise Conflict(f"{hostname} is already registered", field="hostname")
+    domain = WhitelabelDomain(organization_id=organization_id, hostname=hostname)
+    session.add(domain)
+    await session.flush()
+    return domain

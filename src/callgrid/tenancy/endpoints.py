@@ -1,0 +1,23 @@
+"""/api/v1/whitelabel-domains: the host names an organization serves its pages under."""
+
+from fastapi import APIRouter
+
+from callgrid.db.session import ReadSession, WriteSession
+from callgrid.kit.pagination import Page, PageQuery, fetch_page
+from callgrid.tenancy import repository, service
+from callgrid.tenancy.auth import CurrentPrincipal
+from callgrid.tenancy.schemas import DomainCreate, DomainRead
+
+# Tagged as before the move, so the OpenAPI document is unchanged.
+router = APIRouter(prefix="/api/v1", tags=["directory"])
+
+
+@router.post("/whitelabel-domains", status_code=201, response_model=DomainRead)
+async def add_domain(body: DomainCreate, principal: CurrentPrincipal, session: WriteSession):
+    return await service.add_domain(session, principal.organization_id, body)
+
+
+@router.get("/whitelabel-domains", response_model=Page[DomainRead])
+async def list_domains(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
+    rows, total = await fetch_page(session, repository.domains_of(principal.organization_id), params.offset, params.page_size)
+    return Page.of([DomainRead.model_validate(r) for r in rows], total, params)
