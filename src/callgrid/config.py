@@ -11,6 +11,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./callgrid.db"
     redis_url: str | None = None
+    # Prefix of the Redis channels (and keys) Callgrid uses, so several installations can share
+    # one Redis server (pub/sub channels ignore the database number).
+    redis_prefix: str = Field(default="callgrid", min_length=1, max_length=100)
     public_url: str = "http://127.0.0.1:8000"
     api_key_cache_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
@@ -22,8 +25,9 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_allow_private_targets: bool = False
-    # How often an idle delivery worker looks for work (it is also woken at once when this
-    # process commits an event).
+    # How often an idle delivery worker looks for work: the fallback, as it is woken at once
+    # when its own process commits an event, through LISTEN/NOTIFY on PostgreSQL and through
+    # Redis (when configured) when another process does.
     webhook_poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     # Deliveries one worker process has in flight at once.
     webhook_concurrency: int = Field(default=16, ge=1, le=1000)

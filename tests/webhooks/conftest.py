@@ -1,10 +1,12 @@
-"""Fixtures for webhook tests: a real receiver process on loopback, fast retry settings."""
+"""Fixtures for webhook tests: a real receiver process on loopback, fast retry settings, and
+`callgrid serve` / `callgrid worker` as processes of their own."""
 
 import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from callgrid.config import Settings
 from tests.processes import free_port, stop_process, wait_for_port
 
 HERE = Path(__file__).resolve().parent
+CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 # Short schedule so retries happen within a test: at once, then 1 s, then 1 s; then failed.
 FAST = {
     "webhook_retry_schedule": "0,1,1",
@@ -99,10 +102,16 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def settings(request, database_url) -> Settings:
-    """The root `settings`, with fast webhook retries and loopback targets allowed
-    (and whatever a test's `webhook_settings` marker says)."""
-    fields = dict(FAST)
+def embedded_worker() -> bool:
+    """The app delivers webhooks from inside in these tests (elsewhere it does not)."""
+    return True
+
+
+@pytest.fixture
+def settings(request, database_url, embedded_worker) -> Settings:
+    """The root `settings`, with the embedded worker on, fast webhook retries and loopback
+    targets allowed (and whatever a test's `webhook_settings` marker says)."""
+    fields = {**FAST, "run_embedded_worker": embedded_worker}
     marker = request.node.get_closest_marker("webhook_settings")
     if marker is not None:
         fields.update(marker.kwargs)
@@ -129,3 +138,37 @@ async def create_endpoint(tenant, url: str, **fields) -> dict:
     response = await tenant.client.post("/api/v1/webhook-endpoints", json={"url": url, **fields})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+class Served:
+    """`callgrid serve` as its own process; what it printed on stdout is kept (stderr goes to
+    `log` when given)."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path | None = None):
+        self.port = port
+        with open(log or os.devnull, "w") as stderr:
+            self.process = subprocess.Popen(
+                [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(line.strip() for line in self.process.stdout), daemon=True).start()
+        wait_for_port(port, timeout=30, process=self.process)
+
+    def first_key(self) -> str:
+        deadline = time.monotonic() + 5
+        while not self.lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.lines[0]
+
+
+@pytest.fixture
+def processes():
+    """Processes a test started: stopped after it."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        stop_process(process)

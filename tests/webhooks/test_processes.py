@@ -4,50 +4,21 @@ import asyncio
 import re
 import signal
 import subprocess
-import sys
-import threading
-import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from callgrid import onboarding
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine, create_sessionmaker
+from callgrid.tenancy import service as tenancy
 from callgrid.webhooks import emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.signing import new_secret
 from tests.conftest import _clean
-from tests.webhooks.conftest import Receiver, free_port, stop_process, subprocess_env, wait_for_port
+from tests.webhooks.conftest import CALLGRID, Receiver, Served, free_port, subprocess_env
 
-CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 CALLS = "/api/v1/external/workshops/video-calls"
-
-
-class Served:
-    """`callgrid serve` as its own process; what it printed on stdout is kept."""
-
-    def __init__(self, env: dict[str, str], port: int):
-        self.port = port
-        self.process = subprocess.Popen(
-            [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(line.strip() for line in self.process.stdout), daemon=True).start()
-        wait_for_port(port, timeout=30, process=self.process)
-
-    def first_key(self) -> str:
-        deadline = time.monotonic() + 5
-        while not self.lines and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.lines[0]
 
 
 def connected_pids(port: int) -> set[int] | None:
@@ -58,14 +29,6 @@ def connected_pids(port: int) -> set[int] | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
-
-
-@pytest.fixture
-def processes():
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        stop_process(process)
 
 
 async def test_committed_events_survive_sigkill_and_restart_while_the_receiver_is_down(database_url, processes):
@@ -116,7 +79,7 @@ async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt
     sessionmaker = create_sessionmaker(engine)
     try:
         async with sessionmaker() as session:
-            org = await onboarding.create_organization_with_owner(session, "Busy")
+            org = await tenancy.create_organization(session, "Busy")
             endpoint = WebhookEndpoint(organization_id=org.organization.id, url=receiver.url(), secret=new_secret())
             session.add(endpoint)
             await session.commit()

@@ -29,6 +29,7 @@ from callgrid.webhooks.models import DeliveryState, WebhookAttempt, WebhookDeliv
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.schedule import next_delay, parse_schedule
 from callgrid.webhooks.sender import Job, Outcome, send
+from callgrid.webhooks.wakeup import listening, publishing
 
 log = logging.getLogger("callgrid.webhooks")
 
@@ -71,34 +72,43 @@ class DeliveryWorker:
     # --- the loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout)."""
+        """Work until `stop` is set; then let in-flight attempts finish (bounded by their timeout).
+
+        Between rounds it sleeps until woken: by a commit of events in this process, in another
+        process (LISTEN/NOTIFY on PostgreSQL, Redis when configured: see `wakeup`), by a free
+        delivery slot, or by the poll interval, whichever comes first."""
         wake = notifier.register()
         failures = 0
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + PRUNE_FIRST
         try:
-            while not stop.is_set():
-                wake.clear()
-                busy = False
-                try:
-                    if loop.time() >= next_prune:
-                        next_prune = loop.time() + PRUNE_EVERY
-                        await self.prune()
-                    busy = await self.step()
-                    failures = 0
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    failures += 1
-                    log.exception("webhook worker step failed")
-                if busy and len(self._inflight) < self.concurrency:
-                    continue
-                pause = self.settings.webhook_poll_interval_seconds * (min(failures, 10) + 1)
-                await self._wait(wake, stop, pause)
-                if wake.is_set() and not stop.is_set():
-                    # Woken by a commit: let the commits of the next moment join it, so a busy
-                    # server is served in batches instead of one write transaction per event.
-                    await asyncio.sleep(COALESCE_SECONDS)
+            async with listening(self.settings, wake):
+                while not stop.is_set():
+                    wake.clear()
+                    busy = False
+                    last_round = loop.time()
+                    try:
+                        if loop.time() >= next_prune:
+                            next_prune = loop.time() + PRUNE_EVERY
+                            await self.prune()
+                        busy = await self.step()
+                        failures = 0
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        failures += 1
+                        log.exception("webhook worker step failed")
+                    if busy and len(self._inflight) < self.concurrency:
+                        continue
+                    pause = self.settings.webhook_poll_interval_seconds * (min(failures, 10) + 1)
+                    await self._wait(wake, stop, pause)
+                    if wake.is_set() and not stop.is_set():
+                        # Woken by a commit. An idle worker goes at once; one that went less
+                        # than COALESCE_SECONDS ago waits out the rest, so the commits of a busy
+                        # moment are served in batches instead of one write transaction each.
+                        rest = last_round + COALESCE_SECONDS - loop.time()
+                        if rest > 0:
+                            await asyncio.sleep(rest)
         finally:
             notifier.unregister(wake)
             await self._drain()
@@ -118,7 +128,7 @@ class DeliveryWorker:
             self._client = None
 
     async def _wait(self, wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-        """Sleep until woken by a commit in this process, by `stop`, by a finished attempt (a free slot), or `timeout`."""
+        """Sleep until woken (a commit here or elsewhere), by `stop`, by a finished attempt (a free slot), or `timeout`."""
         waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait([*waiters, *self._inflight], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -150,17 +160,6 @@ class DeliveryWorker:
                 task.add_done_callback(self._inflight.discard)
             more = more or len(jobs) == free
         return more
-
-    async def run_until_idle(self, timeout: float = 30.0) -> None:
-        """Work until nothing is pending that is due now (tests and one-shot use)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                busy = await self.step()
-                if self._inflight:
-                    await asyncio.wait(self._inflight)
-                    continue
-                if not busy:
-                    return
 
     # --- read-only checks, so an idle worker never takes SQLite's write lock ---------------
 
@@ -402,23 +401,26 @@ def _wants(endpoint: WebhookEndpoint, event: WebhookEvent) -> bool:
 
 @asynccontextmanager
 async def embedded_worker(sessionmaker: async_sessionmaker, settings: Settings, *, enabled: bool = True):
-    """Run a delivery worker as a task for the duration of the block (`callgrid serve`)."""
-    if not enabled:
-        yield None
-        return
-    stop = asyncio.Event()
-    worker = DeliveryWorker(sessionmaker, settings)
-    task = asyncio.create_task(worker.run(stop), name="callgrid-webhook-worker")
-    try:
-        yield worker
-    finally:
-        stop.set()
+    """The server process's part in webhook delivery, for the duration of the block (`callgrid
+    serve`): with Redis configured, publishing its commits of events to other processes' workers
+    (`wakeup.publishing`); and, when `enabled`, a delivery worker as a task."""
+    async with publishing(settings):
+        if not enabled:
+            yield None
+            return
+        stop = asyncio.Event()
+        worker = DeliveryWorker(sessionmaker, settings)
+        task = asyncio.create_task(worker.run(stop), name="callgrid-webhook-worker")
         try:
-            await asyncio.wait_for(task, timeout=settings.webhook_timeout_seconds + 10)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-        except Exception:
-            log.exception("webhook worker ended with an error")
+            yield worker
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=settings.webhook_timeout_seconds + 10)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:
+                log.exception("webhook worker ended with an error")
 
 
 async def run_standalone(settings: Settings, stop: asyncio.Event) -> None:

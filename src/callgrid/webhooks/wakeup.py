@@ -1,0 +1,256 @@
+"""Waking delivery workers in other processes at once: PostgreSQL LISTEN/NOTIFY, Redis pub/sub.
+
+A worker hears of new work in up to four ways; the poll is the only one it relies on:
+
+1. **Its own process** commits an event: `events._wake_workers` (after commit) calls
+   `notifier.notify()`, which sets the worker's wake event.
+2. **PostgreSQL**: a statement-level trigger on `webhook_events` (migration
+   `20261123_webhook_notify`) runs `pg_notify('callgrid_webhook_events', '')` once per INSERT
+   statement. It is part of the inserting transaction: no extra round trip, delivered only
+   when that transaction commits (nothing on rollback), and PostgreSQL folds a transaction's
+   identical notifications into one. Each worker holds one connection of its own (not from the
+   pool; `application_name` "callgrid-webhook-listener-<pid>") that LISTENs on that channel.
+3. **Redis** (`CALLGRID_REDIS_URL`, with SQLite or in addition to PostgreSQL): every process
+   that commits events publishes on `{CALLGRID_REDIS_PREFIX}:webhook-events` after the commit,
+   off the request's path (one publish in flight at a time: commits made meanwhile share the
+   next one), and every worker subscribes. Without a Redis URL, `redis` is never imported.
+4. **The poll** (`CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS`): whatever the above miss (a listener
+   reconnecting, Redis down, a row written by hand) is found at the next poll.
+
+A listener that loses its connection reconnects (0.5 s, then doubling up to 10 s between
+tries) and wakes its worker once it is back, for anything committed meanwhile; a connection
+that says nothing for 30 s is asked for an answer (`SELECT 1`, `PING`) and replaced if none
+comes within 10 s.
+"""
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from callgrid.config import Settings
+from callgrid.webhooks.events import wake_after_commit
+from callgrid.webhooks.notify import notifier
+
+log = logging.getLogger("callgrid.webhooks")
+
+# The channel the trigger notifies (the migration spells it out too; a test checks they agree).
+PG_CHANNEL = "callgrid_webhook_events"
+# How the listening connections introduce themselves (PostgreSQL's application_name, Redis's
+# client name), with the process id: so an operator sees who listens.
+LISTENER_NAME = "callgrid-webhook-listener"
+
+RECONNECT_FIRST = 0.5  # seconds before the first reconnection attempt
+RECONNECT_MAX = 10.0
+QUIET_CHECK = 30.0  # a silent connection is asked for an answer after this long
+ANSWER_WITHIN = 10.0  # ... and replaced if none comes within this
+PUBLISH_WITHIN = 2.0
+
+# Published on Redis, so a process's own subscriber can tell its own commits (of which its
+# worker already heard through `notifier`) from other processes'.
+PROCESS_TOKEN = uuid.uuid4().hex
+
+
+def redis_channel(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:webhook-events"
+
+
+def is_postgresql(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+async def notify_workers(session: AsyncSession) -> None:
+    """Wake delivery workers everywhere when `session` commits, for a change that makes a
+    delivery due without inserting an event (a manual retry, an endpoint enabled again;
+    inserting an event does all this by itself). This process's worker and, with Redis, the
+    others through the after-commit hook; on PostgreSQL a `pg_notify` in the transaction (one
+    round trip, on these rare paths only)."""
+    wake_after_commit(session)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PG_CHANNEL})
+
+
+# --- the server's side: publish commits on Redis ----------------------------------------------
+
+
+@asynccontextmanager
+async def publishing(settings: Settings) -> AsyncIterator[None]:
+    """For the duration of the block, tell other processes' workers (through Redis, when
+    configured) that this process committed events. PostgreSQL needs nothing here: the
+    trigger notifies inside the transaction."""
+    if not settings.redis_url:
+        yield
+        return
+    task = asyncio.create_task(_publish_commits(settings.redis_url, redis_channel(settings)),
+                               name="callgrid-webhook-publisher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def _publish_commits(url: str, channel: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=PUBLISH_WITHIN, socket_timeout=PUBLISH_WITHIN)
+    wake = notifier.register()
+    failing = False
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()  # commits from now on need a publish after this one
+            try:
+                await asyncio.wait_for(client.publish(channel, PROCESS_TOKEN), PUBLISH_WITHIN)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                if not failing:
+                    log.warning("could not publish on Redis (%s: %s); other processes' webhook workers "
+                                "will find new events at their next poll", type(exc).__name__, exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("publishing webhook wake-ups on Redis again")
+                failing = False
+    finally:
+        notifier.unregister(wake)
+        with suppress(Exception):
+            await client.aclose()
+
+
+# --- the worker's side: listen ----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def listening(settings: Settings, wake: asyncio.Event) -> AsyncIterator[None]:
+    """For the duration of the block, set `wake` when another process commits events:
+    LISTEN on PostgreSQL, a Redis subscription when `CALLGRID_REDIS_URL` is set."""
+    tasks = []
+    if is_postgresql(settings.database_url):
+        tasks.append(asyncio.create_task(_listen_postgresql(settings.database_url, wake),
+                                         name="callgrid-webhook-listen-postgresql"))
+    if settings.redis_url:
+        tasks.append(asyncio.create_task(_listen_redis(settings.redis_url, redis_channel(settings), wake),
+                                         name="callgrid-webhook-listen-redis"))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+class _Reconnecting:
+    """Runs a listening session (connect, listen, raise when the connection is lost) again and
+    again, waiting longer between failures; the poll covers the gaps."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.delay = RECONNECT_FIRST
+        self.down = False
+
+    def connected(self) -> None:
+        if self.down:
+            log.warning("webhook wake-ups through %s are back", self.what)
+        self.down = False
+        self.delay = RECONNECT_FIRST
+
+    async def run(self, session: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await session()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                if not self.down:
+                    log.warning("webhook wake-ups through %s lost (%s: %s); polling until reconnected",
+                                self.what, type(exc).__name__, exc)
+                self.down = True
+            await asyncio.sleep(self.delay)
+            self.delay = min(self.delay * 2, RECONNECT_MAX)
+
+
+async def _listen_postgresql(url: str, wake: asyncio.Event) -> None:
+    # Its own connection, outside the pool (NullPool), built from the same URL as the engine.
+    name = f"{LISTENER_NAME}-{os.getpid()}"
+    engine = create_async_engine(url, poolclass=NullPool, connect_args={"server_settings": {"application_name": name}})
+
+    reconnecting = _Reconnecting("PostgreSQL LISTEN")
+
+    def notified(*_args) -> None:
+        wake.set()
+
+    async def session() -> None:
+        async with asyncio.timeout(ANSWER_WITHIN):
+            connection = await engine.connect()
+        try:
+            raw = (await connection.get_raw_connection()).driver_connection
+            lost = asyncio.Event()
+            raw.add_termination_listener(lambda _connection: lost.set())
+            await raw.add_listener(PG_CHANNEL, notified)
+            reconnecting.connected()
+            wake.set()  # for anything committed while nobody listened
+            while not lost.is_set():
+                try:
+                    async with asyncio.timeout(QUIET_CHECK):
+                        await lost.wait()
+                except TimeoutError:
+                    async with asyncio.timeout(ANSWER_WITHIN):
+                        await raw.fetchval("SELECT 1")
+            raise ConnectionError("the LISTEN connection was closed")
+        except BaseException:
+            await connection.invalidate()  # closes it without waiting for a dead server
+            raise
+        finally:
+            await connection.close()
+
+    try:
+        await reconnecting.run(session)
+    finally:
+        await engine.dispose()
+
+
+async def _listen_redis(url: str, channel: str, wake: asyncio.Event) -> None:
+    from redis.asyncio import Redis
+
+    loop = asyncio.get_running_loop()
+    reconnecting = _Reconnecting("Redis")
+
+    async def session() -> None:
+        client = Redis.from_url(url, socket_connect_timeout=ANSWER_WITHIN, client_name=f"{LISTENER_NAME}-{os.getpid()}")
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            reconnecting.connected()
+            wake.set()  # for anything committed while nobody listened
+            heard, asked = loop.time(), None
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(5.0, QUIET_CHECK))
+                now = loop.time()
+                if message is not None:
+                    heard, asked = now, None
+                    if message["type"] == "message" and message["data"] != PROCESS_TOKEN.encode():
+                        wake.set()
+                elif asked is not None and now - asked > ANSWER_WITHIN:
+                    raise ConnectionError(f"Redis did not answer PING within {ANSWER_WITHIN:.0f} s")
+                elif asked is None and now - heard > QUIET_CHECK:
+                    await pubsub.ping()
+                    asked = now
+        finally:
+            with suppress(Exception):
+                await pubsub.aclose()
+            with suppress(Exception):
+                await client.aclose()
+
+    await reconnecting.run(session)
