@@ -4,6 +4,19 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def parse_schedule(value: str) -> tuple[float, ...]:
+    """`"0,5,300"` -> (0.0, 5.0, 300.0): the delay before each webhook delivery attempt, in seconds."""
+    try:
+        steps = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ValueError("the webhook retry schedule is comma-separated seconds, e.g. 0,5,300") from None
+    if not steps:
+        raise ValueError("the webhook retry schedule needs at least one delay")
+    if any(step < 0 or step != step or step == float("inf") for step in steps):
+        raise ValueError("webhook retry delays are finite and not negative")
+    return steps
+
+
 class Settings(BaseSettings):
     """Every setting is an environment variable with the CALLGRID_ prefix."""
 
@@ -39,8 +52,6 @@ class Settings(BaseSettings):
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from callgrid.webhooks.schedule import parse_schedule
-
         parse_schedule(value)
         return value
 

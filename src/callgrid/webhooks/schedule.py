@@ -3,18 +3,8 @@
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-
-def parse_schedule(value: str) -> tuple[float, ...]:
-    """`"0,5,300"` -> (0.0, 5.0, 300.0): the delay before each attempt, in seconds."""
-    try:
-        steps = tuple(float(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        raise ValueError("the webhook retry schedule is comma-separated seconds, e.g. 0,5,300") from None
-    if not steps:
-        raise ValueError("the webhook retry schedule needs at least one delay")
-    if any(step < 0 or step != step or step == float("inf") for step in steps):
-        raise ValueError("webhook retry delays are finite and not negative")
-    return steps
+# Parsed where the setting is validated, so that config imports nothing of the domain.
+from callgrid.config import parse_schedule as parse_schedule
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
