@@ -22,7 +22,7 @@ from callgrid.app import create_app
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import upgrade
-from callgrid.db.models import Base
+from callgrid.migrations.models import Base
 from callgrid.db.session import write_session
 
 POSTGRES_URL = os.environ.get("CALLGRID_TEST_POSTGRES_URL")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import alembic_config, upgrade
-from callgrid.db.models import Base
+from callgrid.migrations.models import Base
 
 
 async def test_migrated_schema_matches_the_models(database_url):

@@ -3,7 +3,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgrid.db.models import Base
+from callgrid.migrations.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,4 +1,5 @@
-"""Every model, imported once so that the metadata (and Alembic) sees all tables."""
+"""Every model, imported once so that the metadata sees all tables: for Alembic (env.py
+beside this file) and for tests that compare or clean the whole schema."""
 
 from callgrid.calls.models import Call, Participant, Series  # noqa: F401
 from callgrid.db.base import Base  # noqa: F401
