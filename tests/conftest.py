@@ -2,67 +2,52 @@
 
 Every database test runs on SQLite; when CALLGRID_TEST_POSTGRES_URL is set (CI sets it)
 it runs on PostgreSQL too, in a database created for this test run and dropped after it.
+Helpers shared beyond fixtures live in `tests/support/`.
+
+- `app` (and `tenant`, `other_tenant`, `anonymous` over it): the service in this process,
+  its lifespan run, on a clean database; HTTP through httpx's ASGI transport.
+- `service_session`: a write session on a clean database, for calling services directly;
+  whatever the test did is rolled back after it.
+- `settings`: what both are built from. The embedded webhook worker is off unless the test's
+  folder or module overrides the `embedded_worker` fixture (tests/webhooks/ does).
 """
 
 import asyncio
-import os
-import tempfile
-import uuid
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid import onboarding
 from callgrid.app import create_app
 from callgrid.config import Settings
-from callgrid.db.engine import create_engine
-from callgrid.db.migrate import upgrade
-from callgrid.migrations.models import Base
-from callgrid.db.session import write_session
+from callgrid.db.session import open_database, write_session
+from tests.support.databases import BACKENDS, clean, forget, migrate, sqlite_url
+from tests.support.postgres import POSTGRES_URL, admin, asyncpg_url, create_database, drop_database
+from tests.support.time import MovableClock
 
-POSTGRES_URL = os.environ.get("CALLGRID_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-
-
-def _asyncpg_url(url: str) -> str:
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+# Older names, for test modules not yet moved to tests.support.
+_asyncpg_url = asyncpg_url
+_clean = clean
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(_asyncpg_url(url), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(Settings(database_url=url))
-    await upgrade(engine)
-    await engine.dispose()
+async def _admin(server: str, statement: str) -> None:
+    await admin(statement, server)
 
 
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):
     """One migrated database per backend for the whole run."""
-    urls = {}
-    sqlite_path = tmp_path_factory.mktemp("db") / "callgrid.db"
-    urls["sqlite"] = f"sqlite+aiosqlite:///{sqlite_path}"
-    name = None
+    urls = {"sqlite": sqlite_url(tmp_path_factory.mktemp("db") / "callgrid.db")}
     if POSTGRES_URL:
-        name = f"callgrid_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
-        urls["postgresql"] = make_url(_asyncpg_url(POSTGRES_URL)).set(database=name).render_as_string(hide_password=False)
+        urls["postgresql"] = asyncio.run(create_database("callgrid_test"))
     for url in urls.values():
-        asyncio.run(_migrate(url))
+        asyncio.run(migrate(url))
     yield urls
-    if name:
-        asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    for url in urls.values():
+        forget(url)
+    if POSTGRES_URL:
+        asyncio.run(drop_database(urls["postgresql"]))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -75,46 +60,59 @@ def database_url(database_urls, backend) -> str:
     return database_urls[backend]
 
 
-async def _clean(url: str) -> None:
-    engine = create_engine(Settings(database_url=url))
-    async with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            await conn.execute(table.delete())
-    await engine.dispose()
-
-
-class MovableClock:
-    """The app's clock in tests: real time, shifted by however far a test moved it."""
-
-    def __init__(self):
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        self.offset += delta
-
-    def move_to(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-
 @pytest.fixture
 def clock() -> MovableClock:
     return MovableClock()
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(database_url=database_url, public_url="http://callgrid.test", api_key_cache_seconds=0.0)
+def embedded_worker() -> bool:
+    """Whether the app delivers webhooks from inside (tests/webhooks/ says yes)."""
+    return False
+
+
+@pytest.fixture
+def settings(database_url, embedded_worker) -> Settings:
+    return Settings(
+        database_url=database_url,
+        public_url="http://callgrid.test",
+        api_key_cache_seconds=0.0,
+        run_embedded_worker=embedded_worker,
+    )
 
 
 @pytest.fixture
 async def app(settings, clock):
-    await _clean(settings.database_url)
+    await clean(settings.database_url)
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def service_session(settings):
+    """A write session on a clean, migrated database, rolled back after the test: for
+    service-level tests, which call services with it as an endpoint would.
+
+    It is the database's own write session (on SQLite the process's one write connection,
+    `BEGIN IMMEDIATE`), inside a transaction that the test never ends: what the code under
+    test commits or rolls back is a savepoint of it, and the whole is rolled back at the end.
+    """
+    await clean(settings.database_url)
+    database = open_database(settings)
+    try:
+        async with database.write_engine.connect() as connection:
+            transaction = await connection.begin()
+            session = AsyncSession(
+                bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+            )
+            try:
+                yield session
+            finally:
+                await session.close()
+                await transaction.rollback()
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture
@@ -162,7 +160,3 @@ async def other_tenant(app):
 async def anonymous(app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://callgrid.test") as client:
         yield client
-
-
-def tmp_sqlite_url() -> str:
-    return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'callgrid.db'}"

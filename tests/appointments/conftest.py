@@ -5,17 +5,17 @@ bodies and the timestamps in answers are the same on every run; the lifecycle te
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
-import pytest
 from sqlalchemy import func, select
 
 from callgrid.calls.models import Call, Participant
 from callgrid.webhooks.models import WebhookEvent
+from tests.support.problems import assert_problem  # noqa: F401 (for the tests here)
+from tests.support.time import NOW, now  # noqa: F401 (autouse: every test here starts at NOW)
 
 BASE = "/api/v1/appointments"
-NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 START = "2030-01-02T10:00:00Z"  # the next day, 10:00 UTC
 MISSING = "00000000-0000-4000-8000-000000000000"
 DEFAULT_CONFIG = {
@@ -59,12 +59,6 @@ def around_now(text: str, clock_offset_seconds: float = 0) -> bool:
     return 0 <= elapsed < 60
 
 
-@pytest.fixture(autouse=True)
-def now(clock) -> datetime:
-    clock.move_to(NOW)
-    return NOW
-
-
 def person(unique_id: str, role: str = "participant", display_name: str | None = ...) -> dict:
     item = {"role": role, "unique_id": unique_id}
     if display_name is not ...:
@@ -105,25 +99,6 @@ async def listed(tenant, **params) -> dict:
 
 def ids(page: dict) -> list[str]:
     return [item["id"] for item in page["results"]]
-
-
-def assert_problem(response, status: int, field: str | None = None, *fragments: str) -> dict:
-    """An RFC 9457 problem with `status`; with `field`, one of its errors names that field and
-    the detail mentions it; every fragment appears in the detail."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    data = response.json()
-    assert data["status"] == status
-    assert data["type"] == "about:blank"
-    assert isinstance(data["title"], str) and data["title"]
-    assert isinstance(data["detail"], str) and data["detail"]
-    if field is not None:
-        fields = [e["field"] for e in data.get("errors", [])]
-        assert field in fields, (field, data)
-        assert field in data["detail"], (field, data["detail"])
-    for fragment in fragments:
-        assert fragment in data["detail"], (fragment, data["detail"])
-    return data
 
 
 async def events(app, organization_id: str, type_prefix: str = "appointment.") -> list[tuple[str, dict]]:

@@ -3,7 +3,11 @@ bulk remove, and a list with each filter."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 API = "/api/v1/appointments"
+
+pytestmark = pytest.mark.slow  # a real server process
 
 
 def at(days: int, hour: int) -> datetime:

@@ -3,9 +3,13 @@
 import subprocess
 from datetime import date, timedelta
 
-from tests.e2e.conftest import CALLGRID
+import pytest
+
+from tests.support.servers import CALLGRID
 
 API = "/api/v1/external/workshops/video-calls"
+
+pytestmark = pytest.mark.slow  # a real server process and the CLI
 
 
 async def test_key_created_for_a_host_acts_as_that_host(server):

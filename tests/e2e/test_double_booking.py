@@ -7,17 +7,18 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import start_server
-from tests.processes import stop_process
 
 API = "/api/v1/external/workshops/video-calls"
 CONCURRENT = 50
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 @pytest.fixture
 def two_process_server(fresh_database_url):
     running = start_server(fresh_database_url, workers=2)
     yield running
-    stop_process(running.process)
+    running.stop()
 
 
 async def test_fifty_concurrent_overlapping_creates_leave_one_call(two_process_server):

@@ -1,9 +1,8 @@
 """No input, however strange, gets a 500: schemathesis drives every operation of the served
 OpenAPI document against a real server process, with valid and invalid data."""
 
-import asyncio
 import json
-import uuid
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -11,22 +10,27 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from sqlalchemy.engine import make_url
 
-from tests.conftest import BACKENDS, POSTGRES_URL, _admin, _asyncpg_url
 from tests.e2e.conftest import start_server
-from tests.processes import stop_process
+from tests.support.databases import BACKENDS, sqlite_url
+from tests.support.postgres import new_database_sync
+
+pytestmark = pytest.mark.slow  # a real server process, schemathesis
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def fuzzed(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url, name = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}", None
-    else:
-        name = f"callgrid_fuzz_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
-        url = make_url(_asyncpg_url(POSTGRES_URL)).set(database=name).render_as_string(hide_password=False)
-    server = start_server(url)
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = sqlite_url(tmp_path_factory.mktemp("fuzz") / "fuzz.db")
+        else:
+            url = stack.enter_context(new_database_sync("callgrid_fuzz"))
+        server = start_server(url)
+        stack.callback(server.stop)
+        yield _seeded(server)
+
+
+def _seeded(server):
     # Real ids for the generator to stumble on: a product, a contact and a call.
     headers = {"Authorization": f"Bearer {server.first_key}"}
     with httpx.Client(base_url=server.base_url, headers=headers) as client:
@@ -37,10 +41,7 @@ def fuzzed(request, tmp_path_factory):
             json={"title": "t", "mango": product["id"], "startDate": "2099-01-01", "fromTime": "10:00",
                   "timezoneName": "UTC", "duration": 30},
         )
-    yield server
-    stop_process(server.process)
-    if name:
-        asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return server
 
 
 def _operations(server):

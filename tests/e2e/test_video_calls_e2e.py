@@ -3,11 +3,13 @@
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import start_server
-from tests.processes import stop_process
 
 API = "/api/v1/external/workshops/video-calls"
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 def day(offset: int) -> str:
@@ -94,4 +96,3 @@ def test_server_survives_restart_with_data(server):
         again = client.get(f"{API}/{call['_id']}")
         assert again.status_code == 200
         assert again.json()["title"] == "Durable"
-    stop_process(restarted.process)

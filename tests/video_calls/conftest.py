@@ -4,7 +4,6 @@ Every test here runs with the app's clock moved to a fixed moment (`NOW`, a Tues
 dates in bodies and the exact timestamps in answers are the same on every run.
 """
 
-from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
@@ -13,10 +12,10 @@ import pytest
 from callgrid import onboarding
 from callgrid.db.session import write_session
 from tests.conftest import Tenant
+from tests.support.time import NOW, now  # noqa: F401 (autouse: every test here runs at NOW, a Tuesday)
 
 BASE = "/api/v1/external/workshops/video-calls"
 CHECK = f"{BASE}/check-availability"
-NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)  # Tuesday 2030-01-01 12:00Z
 
 SEED_WORDS = {
     400: ("Bad request", "BAD_REQUEST"),
@@ -25,12 +24,6 @@ SEED_WORDS = {
     405: ("Method not allowed", "METHOD_NOT_ALLOWED"),
     409: ("Conflict", "CONFLICT"),
 }
-
-
-@pytest.fixture(autouse=True)
-def now(clock) -> datetime:
-    clock.move_to(NOW)
-    return NOW
 
 
 async def make_mango(tenant, title: str = "Mango", **fields) -> str:

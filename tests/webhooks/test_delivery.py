@@ -14,16 +14,13 @@ from callgrid.webhooks import EVENT_TYPES, emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.signing import new_secret
 from callgrid.webhooks.worker import DeliveryWorker
+from tests.support.time import NOW, now  # noqa: F401 (autouse: every test here runs at NOW)
 from tests.webhooks.conftest import create_endpoint
 
 BASE = "/api/v1/webhook-endpoints"
 CALLS = "/api/v1/external/workshops/video-calls"
-NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def now(clock):
-    clock.move_to(NOW)
+pytestmark = pytest.mark.slow  # a real receiver process
 
 
 async def make_mango(tenant) -> str:

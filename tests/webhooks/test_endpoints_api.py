@@ -8,22 +8,11 @@ import httpx
 import pytest
 
 from callgrid.app import create_app
+from tests.support.problems import assert_problem
 from tests.webhooks.conftest import create_endpoint
 
 BASE = "/api/v1/webhook-endpoints"
 URL = "https://hooks.example.com/callgrid"
-
-
-def assert_problem(response, status: int, field: str | None = None, fragment: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    data = response.json()
-    assert data["status"] == status and data["title"] and data["detail"]
-    if field is not None:
-        assert any(e["field"] == field for e in data.get("errors", [])), data
-    if fragment is not None:
-        assert fragment in data["detail"], data
-    return data
 
 
 @pytest.fixture

@@ -1,0 +1,112 @@
+"""The databases tests run on: SQLite always, PostgreSQL when `CALLGRID_TEST_POSTGRES_URL` is
+set; migrating one, and emptying one between tests."""
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from callgrid.config import Settings
+from callgrid.db.engine import create_engine, is_sqlite
+from callgrid.db.migrate import upgrade
+from callgrid.migrations.models import Base
+from tests.support.postgres import POSTGRES_URL, plain_dsn
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def sqlite_url(path: Path | str) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def migrate(url: str) -> None:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _tables() -> list[str]:
+    """Every table of the models, children before their parents."""
+    return [table.name for table in reversed(Base.metadata.sorted_tables)]
+
+
+class _Cleaner:
+    """Empties a database: every table of the models, in one transaction.
+
+    One connection per database for the whole run, so a test pays for the DELETEs and nothing
+    else: SQLite through the standard library's driver; PostgreSQL through asyncpg on an event
+    loop of the cleaner's own (in a thread), as each test has its own loop and a connection
+    cannot move between loops. DELETE rather than TRUNCATE: on tables holding a few rows it is
+    the cheaper of the two on PostgreSQL, and it fires the row triggers that keep derived
+    tables exact.
+    """
+
+    def __init__(self) -> None:
+        self._sqlite: dict[str, sqlite3.Connection] = {}
+        self._postgres: dict[str, asyncpg.Connection] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def clean(self, url: str) -> None:
+        with self._lock:
+            if is_sqlite(url):
+                self._clean_sqlite(url)
+            else:
+                self._run(self._clean_postgres(url))
+
+    def _clean_sqlite(self, url: str) -> None:
+        connection = self._sqlite.get(url)
+        if connection is None:
+            connection = sqlite3.connect(make_url(url).database, timeout=30, isolation_level=None, check_same_thread=False)
+            self._sqlite[url] = connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _tables():
+                connection.execute(f'DELETE FROM "{table}"')
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    async def _clean_postgres(self, url: str) -> None:
+        connection = self._postgres.get(url)
+        if connection is None or connection.is_closed():
+            connection = self._postgres[url] = await asyncpg.connect(plain_dsn(url))
+        # One round trip: the simple query protocol runs the statements as one transaction.
+        await connection.execute("; ".join(f'DELETE FROM "{table}"' for table in _tables()))
+
+    def _run(self, coroutine: Coroutine) -> None:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            threading.Thread(target=self._loop.run_forever, name="test-database-cleaner", daemon=True).start()
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def forget(self, url: str) -> None:
+        """Close the connection to `url` (before its database is dropped)."""
+        with self._lock:
+            if (connection := self._sqlite.pop(url, None)) is not None:
+                connection.close()
+            if (connection := self._postgres.pop(url, None)) is not None:
+                self._run(connection.close())
+
+
+_cleaner = _Cleaner()
+
+
+async def clean(url: str) -> None:
+    """Empty every table of the database at `url` (migrations stay)."""
+    _cleaner.clean(url)
+
+
+def clean_sync(url: str) -> None:
+    _cleaner.clean(url)
+
+
+def forget(url: str) -> None:
+    _cleaner.forget(url)
