@@ -146,20 +146,27 @@ class DeliveryWorker:
             await asyncio.wait(pending, timeout=1)
 
     async def step(self) -> bool:
-        """One round: fan out new events, claim what is due into free slots. True if there may
-        be more to do right away (a full batch of events, or every free slot filled)."""
+        """One round: fan out new events (the deliveries due at once go straight into free
+        slots), claim what else is due into the slots left. True if there may be more to do
+        right away (a full batch of events, or every free slot filled)."""
         more = False
-        if await self._has_undispatched():
-            more = await self.dispatch() >= DISPATCH_BATCH
         free = self.concurrency - len(self._inflight)
+        if await self._has_undispatched():
+            handled, jobs = await self._fan_out(claim=free)
+            self._start(jobs)
+            free -= len(jobs)
+            more = handled >= DISPATCH_BATCH or free == 0
         if free > 0 and await self._has_due():
             jobs = await self.claim(free)
-            for job in jobs:
-                task = asyncio.create_task(self.attempt(job))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+            self._start(jobs)
             more = more or len(jobs) == free
         return more
+
+    def _start(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            task = asyncio.create_task(self.attempt(job))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     # --- read-only checks, so an idle worker never takes SQLite's write lock ---------------
 
@@ -191,6 +198,13 @@ class DeliveryWorker:
 
     async def dispatch(self) -> int:
         """Turn new events into one pending delivery per matching endpoint; returns events handled."""
+        return (await self._fan_out())[0]
+
+    async def _fan_out(self, claim: int = 0) -> tuple[int, list[Job]]:
+        """`dispatch`; and when the first attempt is due at once, up to `claim` of the new
+        deliveries are created already claimed by this worker (as `claim` would, a lease and a
+        token): one transaction fewer between an event's commit and its first attempt.
+        Returns (events handled, jobs claimed)."""
         async with self._writing() as session:
             events: Sequence[WebhookEvent] = (
                 await session.execute(
@@ -203,7 +217,7 @@ class DeliveryWorker:
             ).scalars().all()
             if not events:
                 await session.rollback()
-                return 0
+                return 0, []
             now = utcnow()
             endpoints = (
                 await session.execute(
@@ -217,29 +231,53 @@ class DeliveryWorker:
             for endpoint in endpoints:
                 by_org.setdefault(endpoint.organization_id, []).append(endpoint)
             first_due = now + timedelta(seconds=self.schedule[0])
-            deliveries = [
-                WebhookDelivery(
-                    id=new_id(),
-                    organization_id=event.organization_id,
-                    event_id=event.id,
-                    endpoint_id=endpoint.id,
-                    state=DeliveryState.PENDING,
-                    attempts=0,
-                    step=0,
-                    next_attempt_at=first_due,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for event in events
-                for endpoint in by_org.get(event.organization_id, ())
-                if _wants(endpoint, event)
-            ]
+            if first_due > now:
+                claim = 0
+            token = new_id()
+            deliveries, jobs = [], []
+            for event in events:
+                for endpoint in by_org.get(event.organization_id, ()):
+                    if not _wants(endpoint, event):
+                        continue
+                    claimed = len(jobs) < claim
+                    delivery = WebhookDelivery(
+                        id=new_id(),
+                        organization_id=event.organization_id,
+                        event_id=event.id,
+                        endpoint_id=endpoint.id,
+                        state=DeliveryState.PENDING,
+                        attempts=0,
+                        step=0,
+                        next_attempt_at=now + self.lease if claimed else first_due,
+                        lease_token=token if claimed else None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    deliveries.append(delivery)
+                    if claimed:
+                        jobs.append(
+                            Job(
+                                delivery_id=delivery.id,
+                                lease_token=token,
+                                organization_id=event.organization_id,
+                                attempt=1,
+                                step=0,
+                                event_id=event.id,
+                                event_type=event.type,
+                                event_created_at=event.created_at,
+                                payload=event.payload,
+                                endpoint_id=endpoint.id,
+                                url=endpoint.url,
+                                headers=dict(endpoint.headers or {}),
+                                secret=endpoint.secret,
+                            )
+                        )
             session.add_all(deliveries)
             await session.execute(
                 update(WebhookEvent).where(WebhookEvent.id.in_([event.id for event in events])).values(dispatched_at=now)
             )
             await session.commit()
-            return len(events)
+            return len(events), jobs
 
     # --- claiming --------------------------------------------------------------------------
 
