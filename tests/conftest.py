@@ -23,17 +23,8 @@ from callgrid.app import create_app
 from callgrid.config import Settings
 from callgrid.db.session import open_database, write_session
 from tests.support.databases import BACKENDS, clean, forget, migrate, sqlite_url
-from tests.support.postgres import POSTGRES_URL, admin, asyncpg_url, create_database, drop_database
+from tests.support.postgres import POSTGRES_URL, create_database, drop_database
 from tests.support.time import MovableClock
-
-# Older names, for test modules not yet moved to tests.support.
-_asyncpg_url = asyncpg_url
-_clean = clean
-
-
-async def _admin(server: str, statement: str) -> None:
-    await admin(statement, server)
-
 
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):

@@ -43,8 +43,8 @@ class Served:
     def __init__(
         self,
         env: dict[str, str],
-        *,
         port: int | None = None,
+        *,
         workers: int = 1,
         log: Path | None = None,
         timeout: float = 60.0,

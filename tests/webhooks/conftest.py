@@ -1,12 +1,12 @@
-"""Fixtures for webhook tests: a real receiver process on loopback, fast retry settings, and
-`callgrid serve` / `callgrid worker` as processes of their own."""
+"""Fixtures for webhook tests: a real receiver process on loopback, fast retry settings, the
+embedded worker on, and the environment for `callgrid serve` (tests.support.servers.Served) and
+`callgrid worker` as processes of their own."""
 
 import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from callgrid.config import Settings
-from tests.processes import free_port, stop_process, wait_for_port
+from tests.support.processes import free_port, stop_process, wait_for_port
+from tests.support.servers import CALLGRID, Served, callgrid_env  # noqa: F401 (CALLGRID, Served: for the tests here)
 
 HERE = Path(__file__).resolve().parent
-CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 # Short schedule so retries happen within a test: at once, then 1 s, then 1 s; then failed.
 FAST = {
     "webhook_retry_schedule": "0,1,1",
@@ -119,50 +119,21 @@ def settings(request, database_url, embedded_worker) -> Settings:
 
 
 def subprocess_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_")}
-    env.update(
-        {
-            "CALLGRID_DATABASE_URL": database_url,
-            "CALLGRID_WEBHOOK_RETRY_SCHEDULE": FAST["webhook_retry_schedule"],
-            "CALLGRID_WEBHOOK_TIMEOUT_SECONDS": "2",
-            "CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
-            "CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-            "CALLGRID_API_KEY_CACHE_SECONDS": "0",
-        }
-    )
-    env.update(extra)
-    return env
+    """The environment of a `callgrid serve` / `callgrid worker` process in these tests."""
+    fast = {
+        "CALLGRID_WEBHOOK_RETRY_SCHEDULE": FAST["webhook_retry_schedule"],
+        "CALLGRID_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS": "0.2",
+        "CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "CALLGRID_API_KEY_CACHE_SECONDS": "0",
+    }
+    return callgrid_env(database_url, **{**fast, **extra})
 
 
 async def create_endpoint(tenant, url: str, **fields) -> dict:
     response = await tenant.client.post("/api/v1/webhook-endpoints", json={"url": url, **fields})
     assert response.status_code == 201, response.text
     return response.json()
-
-
-class Served:
-    """`callgrid serve` as its own process; what it printed on stdout is kept (stderr goes to
-    `log` when given)."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path | None = None):
-        self.port = port
-        with open(log or os.devnull, "w") as stderr:
-            self.process = subprocess.Popen(
-                [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(line.strip() for line in self.process.stdout), daemon=True).start()
-        wait_for_port(port, timeout=30, process=self.process)
-
-    def first_key(self) -> str:
-        deadline = time.monotonic() + 5
-        while not self.lines and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.lines[0]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import subprocess
 from collections import Counter
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from callgrid.config import Settings
@@ -15,10 +16,12 @@ from callgrid.tenancy import service as tenancy
 from callgrid.webhooks import emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.signing import new_secret
-from tests.conftest import _clean
+from tests.support.databases import clean
 from tests.webhooks.conftest import CALLGRID, Receiver, Served, free_port, subprocess_env
 
 CALLS = "/api/v1/external/workshops/video-calls"
+
+pytestmark = pytest.mark.slow  # server, worker and receiver processes
 
 
 def connected_pids(port: int) -> set[int] | None:
@@ -32,14 +35,14 @@ def connected_pids(port: int) -> set[int] | None:
 
 
 async def test_committed_events_survive_sigkill_and_restart_while_the_receiver_is_down(database_url, processes):
-    await _clean(database_url)
+    await clean(database_url)
     receiver = Receiver()  # not listening yet
     port = free_port()
     # Attempts every second for a while: the receiver is down until after the restart.
     env = subprocess_env(database_url, CALLGRID_WEBHOOK_RETRY_SCHEDULE="0" + ",1" * 60)
     server = Served(env, port)
     processes.append(server.process)
-    key = server.first_key()
+    key = server.first_key
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=20) as client:
         r = await client.post("/api/v1/webhook-endpoints", json={"url": receiver.url()})
         assert r.status_code == 201, r.text
@@ -74,7 +77,7 @@ async def test_committed_events_survive_sigkill_and_restart_while_the_receiver_i
 
 
 async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt(backend, database_url, processes, receiver):
-    await _clean(database_url)
+    await clean(database_url)
     engine = create_engine(Settings(database_url=database_url))
     sessionmaker = create_sessionmaker(engine)
     try:

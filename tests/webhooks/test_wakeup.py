@@ -19,8 +19,9 @@ from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.db.migrate import alembic_config, upgrade
 from callgrid.webhooks import emit
 from callgrid.webhooks.wakeup import LISTENER_NAME, PG_CHANNEL
-from tests.conftest import POSTGRES_URL, _admin, _clean
-from tests.processes import free_port
+from tests.support.databases import clean
+from tests.support.postgres import POSTGRES_URL, new_database, plain_dsn
+from tests.support.processes import free_port
 from tests.webhooks.conftest import CALLGRID, Served, create_endpoint, subprocess_env
 
 REDIS_URL = os.environ.get("CALLGRID_TEST_REDIS_URL")
@@ -36,10 +37,6 @@ WAKE_UPS = (
     + ([("postgresql", True)] if POSTGRES_URL and REDIS_URL else [])
 )
 ON_POSTGRESQL = ["postgresql"] if POSTGRES_URL else []
-
-
-def plain_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Listener:
@@ -131,9 +128,11 @@ async def test_retrying_a_delivery_or_enabling_an_endpoint_notifies_on_commit(te
 
 @pytest.mark.parametrize("server", [POSTGRES_URL] if POSTGRES_URL else [])
 async def test_the_notify_migration_goes_down_and_up_again_on_postgresql(server):
-    name = f"callgrid_test_notify_{uuid.uuid4().hex[:8]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    url = make_url(server).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    async with new_database("callgrid_test_notify", server) as url:
+        await _notify_migration_down_and_up(url)
+
+
+async def _notify_migration_down_and_up(url: str) -> None:
     engine = create_engine(Settings(database_url=url))
     found = text("SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = 'webhook_events_notify'),"
                  " (SELECT count(*) FROM pg_proc WHERE proname = 'callgrid_notify_webhook_events')")
@@ -156,7 +155,6 @@ async def test_the_notify_migration_goes_down_and_up_again_on_postgresql(server)
             assert tuple((await conn.execute(found)).one()) == (1, 1)
     finally:
         await engine.dispose()
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -219,18 +217,19 @@ class Listening:
                 assert await client.client_kill_filter(_id=ids["redis"]) == 1
 
 
+@pytest.mark.slow  # server, worker and receiver processes
 @pytest.mark.parametrize(("backend", "redis"), WAKE_UPS)
 async def test_a_worker_with_a_30_s_poll_delivers_what_a_server_process_commits_at_once(
     backend, redis, database_url, processes, receiver, tmp_path
 ):
-    await _clean(database_url)
+    await clean(database_url)
     extra = {"CALLGRID_RUN_EMBEDDED_WORKER": "false", "CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS": str(LONG_POLL)}
     if redis:
         extra |= {"CALLGRID_REDIS_URL": REDIS_URL, "CALLGRID_REDIS_PREFIX": f"callgrid-test-{uuid.uuid4().hex}"}
     env = subprocess_env(database_url, **extra)
     server = Served(env, free_port(), log=tmp_path / "serve.log")
     processes.append(server.process)
-    key = server.first_key()  # the server has migrated the database: the worker may start
+    key = server.first_key  # the server has migrated the database: the worker may start
     with open(tmp_path / "worker.log", "w") as log:
         worker = subprocess.Popen([CALLGRID, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log)
     processes.append(worker)
@@ -281,10 +280,11 @@ async def test_a_worker_with_a_30_s_poll_delivers_what_a_server_process_commits_
     assert worker.poll() is None and server.process.poll() is None
 
 
+@pytest.mark.slow  # server, worker and receiver processes
 async def test_with_redis_unreachable_requests_succeed_and_the_poll_delivers(database_url, processes, receiver, tmp_path):
     """Redis down (nothing listens on its port): the server answers as usual, its publishes
     fail quietly, and the worker finds the events at its poll (and on PostgreSQL through LISTEN)."""
-    await _clean(database_url)
+    await clean(database_url)
     env = subprocess_env(
         database_url,
         CALLGRID_RUN_EMBEDDED_WORKER="false",
@@ -293,7 +293,7 @@ async def test_with_redis_unreachable_requests_succeed_and_the_poll_delivers(dat
     )
     server = Served(env, free_port(), log=tmp_path / "serve.log")
     processes.append(server.process)
-    key = server.first_key()
+    key = server.first_key
     with open(tmp_path / "worker.log", "w") as log:
         worker = subprocess.Popen([CALLGRID, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log)
     processes.append(worker)
