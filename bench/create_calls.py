@@ -274,7 +274,11 @@ def run(args) -> None:
     try:
         port = free_port()
         env = {**os.environ, "CALLGRID_DATABASE_URL": database_url, "CALLGRID_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-        callgrid = spawn([CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "callgrid.log")
+        callgrid = spawn(
+            [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
+            env,
+            logs / "callgrid.log",
+        )
         processes.append(callgrid)
         wait_healthy(callgrid, port, logs / "callgrid.log")
 
@@ -320,7 +324,9 @@ def run(args) -> None:
             **load,
         )
 
-        print(f"\n{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
+        print(f"\nmachine load (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"callgrid serve --workers {args.workers}")
+        print(f"{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
               f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
         print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
         for name, r in results.items():
@@ -349,6 +355,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="timed requests per server (default 3000)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--client-processes", type=int, default=2, help="client processes sharing them (default 2)")
+    parser.add_argument("--workers", type=int, default=1, help="callgrid serve --workers N (default 1; the bare ceiling runs one)")
     args = parser.parse_args()
     if not 1 <= args.requests <= 100_000 or not 1 <= args.clients <= 256 or not 1 <= args.client_processes <= args.clients:
         parser.error("--requests 1..100000, --clients 1..256, --client-processes 1..clients")

@@ -86,6 +86,7 @@ async def test_a_second_writer_for_the_host_waits_and_then_sees_the_first(app, t
     """The loser waits for the winner's transaction (PostgreSQL: the host's advisory lock;
     SQLite: the write lock), then its check sees the winner and the 409 names it."""
     async with write_session(app.state.database) as winner_session:
+        await winner_session.connection()  # hold the transaction open until the commit below
         won = await scheduling.schedule_calls(winner_session, plan(tenant, tomorrow_at(9), "winner", clock()), now=clock())
 
         async def loser():
@@ -106,6 +107,7 @@ async def test_an_allowed_overlap_in_flight_is_seen_by_a_call_that_does_not_allo
     """An `allowOverlap` call takes the host's lock too: a call without it, racing for the
     same slot, waits and is refused, instead of landing on top without having asked to."""
     async with write_session(app.state.database) as first:
+        await first.connection()
         await scheduling.schedule_calls(first, plan(tenant, tomorrow_at(14), "allowed", clock(), allow_overlap=True), now=clock())
 
         async def strict():

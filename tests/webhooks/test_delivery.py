@@ -1,6 +1,7 @@
 """Delivery through the embedded worker to a real receiver process that verifies signatures."""
 
 import asyncio
+from pathlib import Path
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callgrid.db.engine import IMMEDIATE
+from callgrid.events_catalog import EVENT_PAYLOADS, validate_payload
 from callgrid.webhooks import EVENT_TYPES, emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.signing import new_secret
@@ -91,6 +93,13 @@ async def until(predicate, timeout: float = 10.0):
     return result
 
 
+def test_every_event_type_has_a_payload_model_and_a_section_in_the_reference():
+    reference = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    assert set(EVENT_PAYLOADS) == set(EVENT_TYPES)
+    for event_type in EVENT_TYPES:
+        assert f"`{event_type}`" in reference, event_type
+
+
 def by_type(records: list[dict]) -> Counter:
     return Counter(r["json"]["type"] for r in records)
 
@@ -130,6 +139,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert record["headers"]["webhook-id"] == envelope["id"]
         assert record["headers"]["content-type"] == "application/json"
         assert envelope["created_at"].endswith("Z")
+        validate_payload(envelope["type"], envelope["data"])  # its type's payload model
     assert len({r["json"]["id"] for r in records}) == 15
 
     # `data` is the call as the video-calls API renders it.

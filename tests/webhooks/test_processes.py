@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from callgrid import onboarding
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine, create_sessionmaker
-from callgrid.tenancy import service as tenancy
 from callgrid.webhooks import emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.signing import new_secret
@@ -82,7 +82,7 @@ async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt
     sessionmaker = create_sessionmaker(engine)
     try:
         async with sessionmaker() as session:
-            org = await tenancy.create_organization(session, "Busy")
+            org = await onboarding.create_organization_with_owner(session, "Busy")
             endpoint = WebhookEndpoint(organization_id=org.organization.id, url=receiver.url(), secret=new_secret())
             session.add(endpoint)
             await session.commit()

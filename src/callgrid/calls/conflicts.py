@@ -14,8 +14,7 @@ from functools import lru_cache
 from uuid import UUID
 
 from sqlalchemy import String, and_, bindparam, func, literal_column, or_, select, text, true
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls.models import Call, StoredStatus
@@ -75,25 +74,26 @@ def _proposals(dialect_name: str):
     ).subquery("proposed")
 
 
-def _proposal_params(dialect: Dialect, proposed: Sequence[Interval]) -> dict:
-    if dialect.name == "postgresql":
+def _proposal_params(dialect_name: str, proposed: Sequence[Interval]) -> dict:
+    if dialect_name == "postgresql":
         return {
             "proposed_lo": [p.start - MAX_CALL_DURATION for p in proposed],
             "proposed_s": [p.start for p in proposed],
             "proposed_e": [p.end for p in proposed],
         }
-    stored = _stored_form(dialect)
+    stored = _stored_form(dialect_name)
     return {"proposed": json.dumps([[stored(p.start), stored(p.end)] for p in proposed])}
 
 
 _STORED_FORMS: dict[str, Callable[[datetime], str]] = {}
 
 
-def _stored_form(dialect: Dialect) -> Callable[[datetime], str]:
-    """How the dialect stores a UTCDateTime: SQLAlchemy's own processor, or the same text
-    made by `isoformat` (C, faster by half) once a sample shows the two agree."""
-    form = _STORED_FORMS.get(dialect.name)
+def _stored_form(dialect_name: str) -> Callable[[datetime], str]:
+    """How SQLite stores a UTCDateTime: SQLAlchemy's own processor, or the same text made by
+    `isoformat` (C, faster by half) once a sample shows the two agree."""
+    form = _STORED_FORMS.get(dialect_name)
     if form is None:
+        dialect = sqlite.dialect()
         process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
 
         def fast(value: datetime) -> str:
@@ -102,7 +102,7 @@ def _stored_form(dialect: Dialect) -> Callable[[datetime], str]:
             return value.isoformat(" ", "microseconds")[:26]
 
         sample = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
-        form = _STORED_FORMS[dialect.name] = fast if process(sample) == fast(sample) else process
+        form = _STORED_FORMS[dialect_name] = fast if process(sample) == fast(sample) else process
     return form
 
 
@@ -137,6 +137,30 @@ def _overlap_statement(dialect_name: str, exclude_call: bool, exclude_series: bo
     return select(*columns).distinct().select_from(proposals).join(Call, and_(*conditions))
 
 
+def overlap_step(
+    dialect_name: str,
+    host_id: UUID,
+    proposed: Sequence[Interval],
+    *,
+    now: datetime,
+    exclude_call_id: UUID | None = None,
+    exclude_series_id: UUID | None = None,
+) -> tuple:
+    """The overlap query and its parameters, as a write section's step (or for `execute`)."""
+    statement = _overlap_statement(dialect_name, exclude_call_id is not None, exclude_series_id is not None)
+    params = _proposal_params(dialect_name, proposed)
+    params.update(host_id=host_id, now=now)
+    if exclude_call_id is not None:
+        params["exclude_call_id"] = exclude_call_id
+    if exclude_series_id is not None:
+        params["exclude_series_id"] = exclude_series_id
+    return statement, params
+
+
+def booked(rows) -> list[BookedCall]:
+    return sorted((BookedCall(*row) for row in rows), key=lambda c: (c.starts_at, c.id))
+
+
 async def overlapping_calls(
     session: AsyncSession,
     host_id: UUID,
@@ -149,16 +173,11 @@ async def overlapping_calls(
     """The host's non-cancelled, not yet ended calls that overlap any proposed interval."""
     if not proposed:
         return []
-    dialect = session.get_bind().dialect
-    statement = _overlap_statement(dialect.name, exclude_call_id is not None, exclude_series_id is not None)
-    params = _proposal_params(dialect, proposed)
-    params.update(host_id=host_id, now=now)
-    if exclude_call_id is not None:
-        params["exclude_call_id"] = exclude_call_id
-    if exclude_series_id is not None:
-        params["exclude_series_id"] = exclude_series_id
-    rows = (await session.execute(statement, params)).all()
-    return sorted((BookedCall(*row) for row in rows), key=lambda c: (c.starts_at, c.id))
+    statement, params = overlap_step(
+        session.get_bind().dialect.name, host_id, proposed, now=now,
+        exclude_call_id=exclude_call_id, exclude_series_id=exclude_series_id,
+    )
+    return booked((await session.execute(statement, params)).all())
 
 
 @dataclass(frozen=True)
@@ -193,8 +212,16 @@ async def check_conflicts(
     existing = await overlapping_calls(
         session, host_id, proposed, now=now, exclude_call_id=exclude_call_id, exclude_series_id=exclude_series_id
     )
-    overlaps = find_overlaps(proposed, [call.interval for call in existing])
-    return ConflictReport(proposed, existing, overlaps)
+    return _report(proposed, existing)
+
+
+def _report(proposed: Sequence[Interval], existing: Sequence[BookedCall]) -> ConflictReport:
+    return ConflictReport(proposed, existing, find_overlaps(proposed, [call.interval for call in existing]))
+
+
+def report_from_rows(proposed: Sequence[Interval], rows) -> ConflictReport:
+    """The report for rows of the overlap query (run as a write section's step)."""
+    return _report(proposed, booked(rows))
 
 
 def host_lock_key(host_id: UUID) -> int:
@@ -206,10 +233,18 @@ def host_lock_key(host_id: UUID) -> int:
 _LOCK_HOST = text("SELECT pg_advisory_xact_lock(:key)")
 
 
+def lock_host_calendar_step(dialect_name: str, host_id: UUID) -> tuple | None:
+    """The lock as a write section's step; None where the single writer already serialises."""
+    if dialect_name != "postgresql":
+        return None
+    return _LOCK_HOST, {"key": host_lock_key(host_id)}
+
+
 async def lock_host_calendar(session: AsyncSession, host_id: UUID | None) -> None:
     """Serialise this transaction's changes to the host's calendar with every other's, until
     it ends. Must come before the conflict check it protects."""
     if host_id is None:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_LOCK_HOST, {"key": host_lock_key(host_id)})
+    step = lock_host_calendar_step(session.get_bind().dialect.name, host_id)
+    if step is not None:
+        await session.execute(*step)

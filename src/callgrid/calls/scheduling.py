@@ -6,7 +6,7 @@ intervals of a series, the rows to insert) is worked out by the caller or by the
 helpers below, before the write section begins.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -21,11 +21,15 @@ from callgrid.calls.conflicts import (
     OverlapConflict,
     check_conflicts,
     lock_host_calendar,
+    lock_host_calendar_step,
+    overlap_step,
+    report_from_rows,
 )
 from callgrid.calls.models import Call, Series, StoredStatus
 from callgrid.calls.status import CallStatus, call_status
 from callgrid.db.base import new_id
 from callgrid.db.errors import is_exclusion_violation
+from callgrid.db.sections import Section, Step, run_section
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.scheduling import Interval, Schedule, ScheduleError, expand
 
@@ -82,16 +86,21 @@ def plan_calls(
 
 @dataclass
 class Scheduled:
+    """Calls about to be written (or written): their rows, made before the write section, and
+    the same as (transient) `Call` objects for rendering."""
+
     calls: list[Call]
-    series: Series | None = None
-    rows: list[dict] = field(default_factory=list, repr=False)
+    series: Series | None
+    call_rows: list[dict] = field(repr=False)
+    series_row: dict | None = field(default=None, repr=False)
 
 
-def _rows(plan: CallPlan, now: datetime) -> tuple[dict | None, list[dict]]:
+def prepare(plan: CallPlan, now: datetime) -> Scheduled:
+    """The rows `plan` will write, ids included (pure: no database)."""
     schedule = plan.schedule
-    series = None
+    series_row = None
     if schedule.end_date is not None:
-        series = {
+        series_row = {
             "id": new_id(),
             "organization_id": plan.organization_id,
             "host_id": plan.host_id,
@@ -114,37 +123,67 @@ def _rows(plan: CallPlan, now: datetime) -> tuple[dict | None, list[dict]]:
         "status": StoredStatus.SCHEDULED.value,
         "cancelled_at": None,
         "allow_overlap": plan.allow_overlap,
-        "series_id": series["id"] if series else None,
+        "series_id": series_row["id"] if series_row else None,
         "product_id": plan.product_id,
         "config": plan.config,
         "created_at": now,
         "updated_at": now,
     }
-    calls = [{"id": new_id(), "starts_at": i.start, "ends_at": i.end, **common} for i in plan.intervals]
-    return series, calls
+    call_rows = [{"id": new_id(), "starts_at": i.start, "ends_at": i.end, **common} for i in plan.intervals]
+    return Scheduled(
+        calls=[Call(**row) for row in call_rows],
+        series=Series(**series_row) if series_row is not None else None,
+        call_rows=call_rows,
+        series_row=series_row,
+    )
 
 
-async def schedule_calls(session: AsyncSession, plan: CallPlan, *, now: datetime) -> Scheduled:
-    """Insert the planned calls, refusing any overlap with the host's upcoming calls unless
-    the plan allows it. Nothing is written when it refuses."""
-    await lock_host_calendar(session, plan.host_id)
-    if plan.host_id is not None and not plan.allow_overlap:
-        report = await check_conflicts(session, plan.host_id, plan.intervals, now=now)
-        if report.overlaps:
-            raise OverlapConflict(report)
-    series_row, call_rows = _rows(plan, now)
+_INSERT_SERIES = insert(_SERIES)
+_INSERT_CALLS = insert(_CALLS)
+
+
+def _booking(dialect: str, plan: CallPlan, scheduled: Scheduled, extra: Sequence[Step], now: datetime) -> Section[None]:
+    """The write section of a booking: the host's lock, the exact check, the inserts, `extra`
+    (the outbox rows)."""
+    if plan.host_id is not None:
+        lock = lock_host_calendar_step(dialect, plan.host_id)
+        if lock is not None:
+            yield lock
+        if not plan.allow_overlap:
+            rows = yield overlap_step(dialect, plan.host_id, plan.intervals, now=now)
+            report = report_from_rows(plan.intervals, rows)
+            if report.overlaps:
+                raise OverlapConflict(report)
+    if scheduled.series_row is not None:
+        yield _INSERT_SERIES, [scheduled.series_row]
+    yield _INSERT_CALLS, scheduled.call_rows
+    for step in extra:
+        yield step
+
+
+async def schedule_calls(
+    session: AsyncSession,
+    plan: CallPlan,
+    *,
+    now: datetime,
+    prepared: Scheduled | None = None,
+    extra: Sequence[Step] = (),
+    after_commit: Callable[[], None] | None = None,
+) -> Scheduled:
+    """Write the planned calls (`prepared`: their rows, made beforehand), refusing any overlap
+    with the host's upcoming calls unless the plan allows it; `extra` statements (the outbox
+    rows) go in the same transaction. Nothing is written when it refuses."""
+    scheduled = prepared or prepare(plan, now)
+    dialect = session.get_bind().dialect.name
     try:
-        if series_row is not None:
-            await session.execute(insert(_SERIES), [series_row])
-        await session.execute(insert(_CALLS), call_rows)
+        await run_section(session, _booking(dialect, plan, scheduled, extra, now), after_commit=after_commit)
     except IntegrityError as exc:
         # The constraint, the last line, refused what the check let through: say who won.
         if plan.host_id is None or not is_exclusion_violation(exc):
             raise
         await session.rollback()
         raise OverlapConflict(await check_conflicts(session, plan.host_id, plan.intervals, now=now)) from None
-    series = Series(**series_row) if series_row is not None else None
-    return Scheduled([Call(**row) for row in call_rows], series, call_rows)
+    return scheduled
 
 
 def ensure_changeable(call: Call, now: datetime) -> None:

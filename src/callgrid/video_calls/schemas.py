@@ -1,9 +1,9 @@
 """The video-calls API's request bodies, in its own camelCase names."""
 
 from datetime import date, time
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from callgrid.kit.models import StrictModel
 from callgrid.validation import TimezoneName
@@ -69,3 +69,31 @@ class VideoCallUpdate(StrictModel):
     timezoneName: TimezoneName | None = None
     duration: Minutes | None = None
     allowOverlap: StrictBool | None = None
+
+
+# Answers (the seed's names and types; render.py builds them). A call is also the `data` of
+# every `video_call.*` webhook event.
+
+
+class VideoCallOut(BaseModel):
+    """One video call as this API renders it (`_id` and the creator's and mango's `_id` are
+    strings: the seed's Mongo-style ids)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    title: str
+    fromTime: str
+    toTime: str
+    status: Literal["scheduled", "active", "completed", "cancelled"]
+    videocallType: str
+    ongoingCallType: str
+    platform: str
+    meetingUrl: str
+    whitelabelHost: str | None
+    creator: dict
+    mango: dict | None
+    groupId: str | None
+    timezoneName: str
+    createdAt: str
+    updatedAt: str

@@ -22,7 +22,7 @@ from callgrid.tenancy.auth import Principal
 from callgrid.video_calls import repository
 from callgrid.video_calls.render import Renderer
 from callgrid.validation import zone
-from callgrid.webhooks.events import EventType, emit_many
+from callgrid.webhooks.events import EventType, emit_many, events_committed, outbox_step
 
 
 def _event_renderer(renderer: Renderer) -> Renderer:
@@ -62,10 +62,15 @@ async def create(
         allow_overlap=allow_overlap,
         product_id=product.id,
     )
-    # The write section begins here.
-    scheduled = await scheduling.schedule_calls(write, plan, now=renderer.now)
-    await _emit(write, renderer, EventType.VIDEO_CALL_CREATED, scheduled.calls, host, product)
-    return scheduled
+    prepared = scheduling.prepare(plan, renderer.now)
+    neutral = _event_renderer(renderer)
+    announce = outbox_step(
+        principal.organization_id, EventType.VIDEO_CALL_CREATED, [neutral.call(call, host, product) for call in prepared.calls]
+    )
+    # The write section: the host's lock, the check, the calls, their events, the commit.
+    return await scheduling.schedule_calls(
+        write, plan, now=renderer.now, prepared=prepared, extra=[announce], after_commit=events_committed
+    )
 
 
 async def check_availability(

@@ -128,3 +128,31 @@ def _wake_workers(session: Session) -> None:
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, _previous_transaction) -> None:
     session.info.pop(_EMITTED, None)
+
+
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def outbox_step(organization_id: UUID, event_type: EventType | str, items: Sequence[dict]) -> tuple:
+    """`emit_many` as a write section's step: the outbox rows, to be inserted with the change.
+    Run the section with `after_commit=events_committed`."""
+    event_type = EventType(event_type)
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "organization_id": organization_id,
+            "type": event_type.value,
+            "payload": dumps(data),
+            "endpoint_id": None,
+            "created_at": now,
+            "dispatched_at": None,
+        }
+        for data in items
+    ]
+    return _INSERT_EVENTS, rows
+
+
+def events_committed() -> None:
+    """Events were committed by this process: wake its delivery worker now."""
+    notifier.notify()

@@ -135,3 +135,13 @@ class AttemptRead(BaseModel):
     duration_ms: int
     attempted_at: datetime
     state: DeliveryState = Field(description="the event's state for this endpoint now: pending, delivered or failed")
+
+
+class PingData(BaseModel):
+    """The `data` of a `ping` event (POST /api/v1/webhook-endpoints/{id}/test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_id: UUID
+    message: str
+    sent_at: datetime

@@ -1,0 +1,148 @@
+"""Write sections: a write transaction's statements, written once, run as lean as each
+database allows.
+
+A section is a generator that yields `(statement, parameters)` and receives each statement's
+rows (a list of tuples; empty for writes); what it returns is the section's result, and what
+it raises aborts the transaction. It holds only the decision (conflict check, inserts,
+outbox rows): everything else is done before it.
+
+- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one call
+  on the driver's thread. aiosqlite runs every statement on a thread of its own, and
+  SQLAlchemy's adapter makes three or four hops to that thread per statement; each hop waits
+  for the busy event loop (and the GIL) while the database's single write lock is held. One
+  hop per transaction keeps the lock's hold time, and so the write throughput, what SQLite
+  itself takes.
+- PostgreSQL (asyncpg, no threads): each statement is one round trip in the request's write
+  session, which commits when the request ends.
+
+Statements are compiled once per (statement, parameter names) and their parameters converted
+by the column types' own bind processors, so a row written here is the row the ORM writes.
+"""
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import ResourceClosedError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
+
+T = TypeVar("T")
+
+Parameters = dict[str, Any] | Sequence[dict[str, Any]] | None
+Step = tuple[Executable, Parameters]
+Section = Generator[Step, list[tuple], T]
+
+
+async def run_section(session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None) -> T:
+    """Run `section` in the session's write transaction. `after_commit` runs once the section's
+    changes are committed (at once on SQLite, where the section commits itself; at the
+    session's commit elsewhere)."""
+    engine = session.bind  # the AsyncEngine
+    if engine.dialect.name == "sqlite" and not session.in_transaction():
+        result = await _run_on_driver_thread(engine, section)
+        if after_commit is not None:
+            after_commit()
+        return result
+    rows: list[tuple] | None = None
+    try:
+        while True:
+            statement, parameters = section.send(rows)
+            result = await session.execute(statement, parameters)
+            try:
+                rows = [tuple(row) for row in result.all()]
+            except ResourceClosedError:  # a write: no rows
+                rows = []
+    except StopIteration as stop:
+        if after_commit is not None:
+            _after_session_commit(session, after_commit)
+        return stop.value
+
+
+def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    def fire(_session) -> None:
+        callback()
+
+    event.listen(session.sync_session, "after_commit", fire, once=True)
+
+
+async def _run_on_driver_thread(engine, section: Section[T]) -> T:
+    dialect = engine.dialect
+    async with engine.connect() as connection:  # the process's one write connection: its turn
+        raw = await connection.get_raw_connection()
+        # aiosqlite's connection: `_execute` runs a function on its thread, `_conn` is the
+        # sqlite3 connection (aiosqlite has no public way to run several statements in one call).
+        driver = raw.driver_connection
+        return await driver._execute(_run_sqlite, driver._conn, dialect, section)
+
+
+def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        rows: list[tuple] | None = None
+        while True:
+            try:
+                statement, parameters = section.send(rows)
+            except StopIteration as stop:
+                connection.execute("COMMIT")
+                return stop.value
+            rows = _execute(connection, dialect, statement, parameters)
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+class _Compiled:
+    """A statement compiled for SQLite: its SQL, its parameters' order with their converters,
+    and its result columns' converters."""
+
+    def __init__(self, statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        self.sql = compiled.string
+        self.names = tuple(compiled.positiontup or ())
+        self.binds = []
+        for name in self.names:
+            bind = compiled.binds[name]
+            self.binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind))
+        self.results = []
+        for column in getattr(statement, "selected_columns", ()):
+            self.results.append(column.type.dialect_impl(dialect).result_processor(dialect, None))
+
+    def parameters(self, given: dict[str, Any]) -> tuple:
+        values = []
+        for name, process, bind in self.binds:
+            value = given[name] if name in given else bind.effective_value
+            values.append(process(value) if process is not None else value)
+        return tuple(values)
+
+    def row(self, raw: tuple) -> tuple:
+        return tuple(process(value) if process is not None else value for process, value in zip(self.results, raw))
+
+
+_compiled: dict[tuple[int, tuple[str, ...] | None], tuple[Executable, _Compiled]] = {}
+
+
+def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled:
+    key = (id(statement), keys)
+    found = _compiled.get(key)
+    if found is None or found[0] is not statement:
+        found = _compiled[key] = (statement, _Compiled(statement, dialect, keys))
+    return found[1]
+
+
+def _execute(connection, dialect: Dialect, statement: Executable, parameters: Parameters) -> list[tuple]:
+    if isinstance(parameters, dict) or parameters is None:
+        given = parameters or {}
+        is_insert = getattr(statement, "is_insert", False)
+        compiled = _compile(statement, dialect, tuple(given) if is_insert else None)
+        cursor = connection.execute(compiled.sql, compiled.parameters(given))
+        if cursor.description is None:
+            return []
+        return [compiled.row(row) for row in cursor.fetchall()]
+    if not parameters:
+        return []
+    compiled = _compile(statement, dialect, tuple(parameters[0]))
+    connection.executemany(compiled.sql, [compiled.parameters(item) for item in parameters])
+    return []

@@ -1,0 +1,26 @@
+"""Every webhook event type with the model of its `data`: the one list the reference
+(docs/webhooks.md) and the tests hold the payloads to."""
+
+from pydantic import BaseModel
+
+from callgrid.appointments.schemas import AppointmentOut
+from callgrid.video_calls.schemas import VideoCallOut
+from callgrid.webhooks.events import EventType
+from callgrid.webhooks.schemas import PingData
+
+EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
+    EventType.VIDEO_CALL_CREATED: VideoCallOut,
+    EventType.VIDEO_CALL_UPDATED: VideoCallOut,
+    EventType.VIDEO_CALL_CANCELLED: VideoCallOut,
+    EventType.APPOINTMENT_CREATED: AppointmentOut,
+    EventType.APPOINTMENT_UPDATED: AppointmentOut,
+    EventType.APPOINTMENT_CANCELLED: AppointmentOut,
+    EventType.APPOINTMENT_PARTICIPANTS_ADDED: AppointmentOut,
+    EventType.APPOINTMENT_PARTICIPANTS_REMOVED: AppointmentOut,
+    EventType.PING: PingData,
+}
+
+
+def validate_payload(event_type: str, data: dict) -> BaseModel:
+    """`data` checked against its event type's model (raises pydantic's ValidationError)."""
+    return EVENT_PAYLOADS[EventType(event_type)].model_validate(data)
