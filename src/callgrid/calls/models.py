@@ -76,7 +76,12 @@ class Call(IdMixin, TimestampMixin, Base):
 
 class Participant(IdMixin, TimestampMixin, Base):
     __tablename__ = "participants"
-    __table_args__ = (UniqueConstraint("call_id", "unique_id"), Index("ix_participants_unique_id", "unique_id"))
+    __table_args__ = (
+        UniqueConstraint("call_id", "unique_id"),
+        # The lists' filters by participant: read from the index alone.
+        Index("ix_participants_unique_id_organization_id_call_id", "unique_id", "organization_id", "call_id"),
+        Index("ix_participants_contact_id_call_id", "contact_id", "call_id"),
+    )
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     call_id: Mapped[UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
@@ -84,3 +89,31 @@ class Participant(IdMixin, TimestampMixin, Base):
     display_name: Mapped[str | None] = mapped_column(String(60))
     role: Mapped[str] = mapped_column(String(16), default=Role.PARTICIPANT)
     contact_id: Mapped[UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+
+
+# Stands for "none" in CallDayCount's key (a primary key cannot hold NULL).
+NIL_ID = UUID(int=0)
+
+
+class CallDayCount(Base):
+    """How many calls of one organization, kind, host and product start on one UTC day:
+    `live` ones and `cancelled` ones. Derived data, kept exact by triggers on `calls` (every
+    insert, delete, and update of a column in the key, of `starts_at` or of `status`; see the
+    migration 20261123_list_counts): nothing else writes it.
+
+    The lists count and seek with it: their `total` is the sum over the whole days of the
+    window plus a count, call by call, of the partial days at its edges; a deep page starts at
+    the day that holds its first call instead of skipping every call before it. Without it the
+    count alone read every matching index entry (45,000 appointments: 10 to 20 ms).
+    """
+
+    __tablename__ = "call_day_counts"
+    __table_args__ = (Index("ix_call_day_counts_product_id_day", "product_id", "day"),)
+
+    organization_id: Mapped[UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    host_id: Mapped[UUID] = mapped_column(primary_key=True)  # NIL_ID: no host
+    product_id: Mapped[UUID] = mapped_column(primary_key=True)  # NIL_ID: no product
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # of starts_at, in UTC
+    live: Mapped[int] = mapped_column(Integer, default=0)  # not cancelled
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)

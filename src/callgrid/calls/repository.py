@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callgrid.calls import listing
 from callgrid.calls.models import Call, Participant, StoredStatus
 from callgrid.directory.models import Host, Product, Subscription
 
@@ -72,10 +73,9 @@ def filtered_calls(f: CallFilter):
 
 
 async def list_calls(session: AsyncSession, f: CallFilter, offset: int, limit: int) -> tuple[list[tuple[Call, Host, Product | None]], int]:
-    statement = filtered_calls(f)
-    total = (await session.execute(select(func.count()).select_from(statement.with_only_columns(Call.id).order_by(None).subquery()))).scalar_one()
-    rows = (await session.execute(statement.offset(offset).limit(limit))).all()
-    return [tuple(row) for row in rows], total
+    """One page of the calls matching `f` in (starts_at, id) order, each with its host and
+    product, and the number of calls matching in all (counted by day: calls.listing)."""
+    return await listing.list_calls(session, f, offset, limit)
 
 
 async def get_call_with_relations(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str) -> tuple[Call, Host, Product | None] | None:
@@ -102,27 +102,8 @@ async def list_calls_with_participant_count(
     session: AsyncSession, f: ParticipantCallFilter, offset: int, limit: int
 ) -> tuple[list[tuple[Call, int]], int]:
     """One page of matching calls in (starts_at, id) order, each with its number of
-    participants, and the number of calls matching in all."""
-    statement = select(Call.id).where(Call.organization_id == f.organization_id, Call.kind == f.kind)
-    if f.participant_unique_id is not None:
-        # Driven by the index on participants.unique_id, not by a probe per call.
-        taking_part = select(Participant.call_id).where(
-            Participant.unique_id == f.participant_unique_id, Participant.organization_id == f.organization_id
-        )
-        statement = statement.where(Call.id.in_(taking_part))
-    if f.starts_from is not None:
-        statement = statement.where(Call.starts_at >= f.starts_from)
-    if f.starts_before is not None:
-        statement = statement.where(Call.starts_at < f.starts_before)
-    total = (await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
-    if total <= offset:
-        return [], total
-    count = (
-        select(func.count(Participant.id)).where(Participant.call_id == Call.id).correlate(Call).scalar_subquery()
-    )
-    page = statement.with_only_columns(Call, count).order_by(Call.starts_at, Call.id).offset(offset).limit(limit)
-    rows = (await session.execute(page)).all()
-    return [(call, n) for call, n in rows], total
+    participants, and the number of calls matching in all (counted by day: calls.listing)."""
+    return await listing.list_calls_with_participant_count(session, f, offset, limit)
 
 
 async def get_call_for_update(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str) -> Call | None:
