@@ -25,6 +25,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             echo=settings.sql_echo,
             connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
             pool_size=settings.database_pool_size,
+            # Sessions and connections end their transactions themselves (a session's close
+            # rolls back); a second rollback at check-in is one more trip to aiosqlite's thread.
+            pool_reset_on_return=None,
         )
         _configure_sqlite(engine)
         return engine
@@ -53,6 +56,7 @@ def create_engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
         pool_size=1,
         max_overflow=0,
         pool_timeout=SQLITE_WRITE_WAIT_SECONDS,
+        pool_reset_on_return=None,
         execution_options={IMMEDIATE: True},
     )
     _configure_sqlite(writer)

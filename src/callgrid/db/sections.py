@@ -60,6 +60,18 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
         return stop.value
 
 
+async def read_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> list[tuple]:
+    """The rows of one query. On SQLite, when the session has not begun, in one call on the
+    driver's thread (one statement reads a consistent snapshot by itself); elsewhere in the
+    session."""
+    engine = session.bind
+    if engine.dialect.name == "sqlite" and not session.in_transaction():
+        async with engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            return await driver._execute(_execute, driver._conn, engine.dialect, statement, parameters)
+    return [tuple(row) for row in (await session.execute(statement, parameters)).all()]
+
+
 def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     def fire(_session) -> None:
         callback()

@@ -2,21 +2,37 @@
 
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callgrid.db.sections import read_rows
 from callgrid.directory.models import Host, Product
+
+_PRODUCTS, _HOSTS = Product.__table__, Host.__table__
+
+# Built once: building a statement costs more than running this one.
+_PRODUCT_WITH_HOST = (
+    select(_PRODUCTS, _HOSTS)
+    .select_from(_PRODUCTS)
+    .outerjoin(_HOSTS, _HOSTS.c.id == bindparam("host_id", type_=_HOSTS.c.id.type))
+    .where(_PRODUCTS.c.id == bindparam("product_id"), _PRODUCTS.c.organization_id == bindparam("organization_id"))
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+_PRODUCT_KEYS = tuple(column.key for column in _PRODUCTS.c)
+_HOST_KEYS = tuple(column.key for column in _HOSTS.c)
 
 
 async def product_with_host(
     session: AsyncSession, organization_id: UUID, product_id: UUID, host_id: UUID
 ) -> tuple[Product, Host] | None:
-    """The organization's product and the acting host, in one round trip."""
-    row = (
-        await session.execute(
-            select(Product, Host)
-            .outerjoin(Host, Host.id == host_id)
-            .where(Product.id == product_id, Product.organization_id == organization_id)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    """The organization's product and the acting host (for rendering), in one round trip."""
+    rows = await read_rows(
+        session, _PRODUCT_WITH_HOST, {"product_id": product_id, "organization_id": organization_id, "host_id": host_id}
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    split = len(_PRODUCT_KEYS)
+    product = Product(**dict(zip(_PRODUCT_KEYS, row[:split])))
+    host = Host(**dict(zip(_HOST_KEYS, row[split:])))
+    return product, host
