@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callgrid.config import Settings
 from callgrid.db.base import new_id, utcnow
+from callgrid.db.engine import is_sqlite
 from callgrid.db.session import write_session
 from callgrid.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.notify import notifier
@@ -68,6 +69,11 @@ class DeliveryWorker:
         self._client = client
         self._own_client = client is None
         self._inflight: set[asyncio.Task] = set()
+        # On SQLite a round reads before it writes, so an idle worker never takes the write
+        # lock. PostgreSQL has no such lock: there `SELECT ... FOR UPDATE SKIP LOCKED` finding
+        # nothing costs what the read would, and skipping the read saves three round trips
+        # between a wake-up and the first attempt.
+        self._read_first = is_sqlite(settings.database_url)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -151,12 +157,12 @@ class DeliveryWorker:
         right away (a full batch of events, or every free slot filled)."""
         more = False
         free = self.concurrency - len(self._inflight)
-        if await self._has_undispatched():
+        if not self._read_first or await self._has_undispatched():
             handled, jobs = await self._fan_out(claim=free)
             self._start(jobs)
             free -= len(jobs)
             more = handled >= DISPATCH_BATCH or free == 0
-        if free > 0 and await self._has_due():
+        if free > 0 and (not self._read_first or await self._has_due()):
             jobs = await self.claim(free)
             self._start(jobs)
             more = more or len(jobs) == free
@@ -168,7 +174,7 @@ class DeliveryWorker:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
 
-    # --- read-only checks, so an idle worker never takes SQLite's write lock ---------------
+    # --- read-only checks, so an idle worker never takes SQLite's write lock (SQLite only) ---
 
     async def _has_undispatched(self) -> bool:
         async with self.sessionmaker() as session:
