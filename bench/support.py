@@ -1,7 +1,16 @@
 """What the benchmarks share: creating and dropping PostgreSQL databases, running processes."""
 
+import asyncio
+import os
 import socket
 import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -35,3 +44,54 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+# -- scratch databases and server processes -----------------------------------------------------
+
+
+def fresh_database(url: str | None) -> tuple[str, Callable[[], None]]:
+    """An empty database (callgrid serve migrates it) and a function that removes it: a
+    temporary SQLite file when `url` is None or SQLite, else a scratch database on that
+    PostgreSQL server."""
+    if url is None or make_url(url).get_backend_name() == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="callgrid-bench-"))
+
+        def drop_file() -> None:
+            for file in folder.glob("*"):
+                file.unlink()
+            folder.rmdir()
+
+        return f"sqlite+aiosqlite:///{folder / 'bench.db'}", drop_file
+    name = f"callgrid_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(admin(url, f'CREATE DATABASE "{name}"'))
+
+    def drop_database() -> None:
+        asyncio.run(admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return make_url(asyncpg_url(url)).set(database=name).render_as_string(hide_password=False), drop_database
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    """A process whose stderr goes to `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=cwd)
+
+
+def wait_healthy(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    """Until `callgrid serve` on `port` answers /healthz; its log's tail if it does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server on port {port} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
