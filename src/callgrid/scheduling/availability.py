@@ -15,11 +15,12 @@ Definitions the rest of the module keeps to:
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,6 +185,7 @@ def working_intervals(
     Intervals of consecutive days, or of one day that touch, are not merged: a call fits
     inside one interval.
     """
+    # From the day before: where a change skips midnight, its last interval can end after.
     day = within.start.astimezone(time_zone).date() - _ONE_DAY
     last_day = within.end.astimezone(time_zone).date()
     intervals = []
@@ -238,6 +240,14 @@ class BookingRules:
     @property
     def booking_window(self) -> timedelta:
         return timedelta(days=self.booking_window_days)
+
+    @property
+    def buffer_before(self) -> timedelta:
+        return timedelta(minutes=self.buffer_before_minutes)
+
+    @property
+    def buffer_after(self) -> timedelta:
+        return timedelta(minutes=self.buffer_after_minutes)
 
 
 def _require_whole(value: Any, name: str, *, minimum: int) -> None:
@@ -330,66 +340,117 @@ def find_slots(
     # a midnight lost in a gap or repeated at fall-back can move a slot in or out.
     earliest = max(to_utc(first_day - _ONE_DAY, time(0), time_zone), now + rules.minimum_notice)
     latest = min(to_utc(last_day + 2 * _ONE_DAY, time(0), time_zone), now + rules.booking_window)
-    free_by_start: dict[datetime, list[Hashable]] = {}
+    free_by_start: dict[int, list[Hashable]] = {}
     if earliest < latest:
         for host in hosts:
-            for start in _free_starts(rules, host, earliest, latest):
+            for start in dict.fromkeys(_free_starts(rules, host, earliest, latest)):
                 free_by_start.setdefault(start, []).append(host.id)
 
     days: dict[date, list[Slot]] = {
         first_day + timedelta(days=n): [] for n in range((last_day - first_day).days + 1)
     }
     duration = rules.duration
-    for start in sorted(free_by_start):
+    for micros in sorted(free_by_start):
+        start = _EPOCH + _MICROSECOND * micros
         slots = days.get(start.astimezone(time_zone).date())
         if slots is not None:
-            slots.append(Slot(start, start + duration, tuple(free_by_start[start])))
+            slots.append(Slot(start, start + duration, tuple(free_by_start[micros])))
     return Availability(time_zone, {day: tuple(slots) for day, slots in days.items()})
+
+
+# The search runs on whole microseconds since 1970 (UTC), exact for any aware datetime and
+# several times cheaper to add and compare than datetimes.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_MINUTE = 60_000_000
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
 
 
 def _free_starts(
     rules: BookingRules, host: HostCalendar, earliest: datetime, latest: datetime
-) -> set[datetime]:
-    """The host's grid starts in `[earliest, latest)` that it is free for."""
-    duration, step = rules.duration, rules.slot_interval
-    blocked_starts, blocked_ends = _blocked(rules, host.busy)
-    within = Interval(earliest, latest + duration)
-    free = set()
-    for working in working_intervals(host.working_hours, host.time_zone, within):
-        start = working.start
-        if start < earliest:
-            start += -((start - earliest) // step) * step  # the first grid start >= earliest
-        while start < latest and start + duration <= working.end:
-            # The first blocked interval ending after the start is the only one that can
-            # overlap the call: they are disjoint and sorted, so their ends are sorted too.
-            index = bisect_right(blocked_ends, start)
-            if index == len(blocked_ends) or blocked_starts[index] >= start + duration:
-                free.add(start)
-            start += step
+) -> list[int]:
+    """The host's grid starts in `[earliest, latest)` that it is free for, in microseconds."""
+    duration, step = rules.duration_minutes * _MINUTE, rules.slot_interval // _MICROSECOND
+    lead = rules.buffer_before_minutes * _MINUTE
+    tail = duration + rules.buffer_after_minutes * _MINUTE
+    blocked_starts, reach = _blocked(
+        rules, host.busy, Interval(earliest - rules.buffer_before, latest + rules.duration + rules.buffer_after)
+    )
+    low, high = _micros(earliest), _micros(latest)
+    free = []
+    for working in working_intervals(
+        host.working_hours, host.time_zone, Interval(earliest, latest)
+    ):
+        start, last_start = _micros(working.start), _micros(working.end) - duration
+        if start < low:
+            start += -((start - low) // step) * step  # the first grid start >= low
+        last_start = min(last_start, high - 1)
+        while start <= last_start:
+            # The call widened by the buffers, [start - lead, start + tail), is clear when the
+            # blocked intervals starting before its end all end by its start.
+            before_end = bisect_left(blocked_starts, start + tail)
+            if before_end == 0 or reach[before_end - 1] <= start - lead:
+                free.append(start)
+                start += step
+            else:  # every grid start before that reach + lead is blocked too: skip them
+                start += -((start - lead - reach[before_end - 1]) // step) * step
     return free
 
 
-def _blocked(rules: BookingRules, busy: Sequence[Busy]) -> tuple[list[datetime], list[datetime]]:
+def _blocked(
+    rules: BookingRules, busy: Sequence[Busy], within: Interval
+) -> tuple[list[int], list[int]]:
     """
-    Where a call may not be, as sorted disjoint intervals (starts, ends): each busy interval
-    widened by the larger of the buffers facing each other on either side (see `Busy`).
+    Where a call widened by the event's buffers may not be, over `within`, in microseconds:
+    the blocked intervals' starts in order, and for each, the latest end among it and the
+    ones before it (so a call is clear when the reach of those starting before its end is
+    no later than its start).
+
+    Widening the call by the event's buffers stands for the larger of the two buffers facing
+    each other (see `Busy`) as long as the busy interval's own buffer is not the larger;
+    where it is, the busy interval is widened by the difference. Most calls carry no
+    buffers and are taken as they are.
     """
-    widened = sorted(
-        (
-            call.start - timedelta(minutes=max(rules.buffer_after_minutes, call.buffer_before_minutes)),
-            call.end + timedelta(minutes=max(rules.buffer_before_minutes, call.buffer_after_minutes)),
-        )
+    event_before, event_after = rules.buffer_before_minutes, rules.buffer_after_minutes
+    low, high = within.start, within.end
+    spans = [
+        ((call.start - _EPOCH) // _MICROSECOND, (call.end - _EPOCH) // _MICROSECOND)
         for call in busy
-    )
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for start, end in widened:
-        if ends and start <= ends[-1]:
-            ends[-1] = max(ends[-1], end)
-        else:
-            starts.append(start)
-            ends.append(end)
-    return starts, ends
+        if call.start < high
+        and low < call.end
+        and call.buffer_before_minutes <= event_after
+        and call.buffer_after_minutes <= event_before
+    ]
+    widen_before = {
+        minutes: (minutes - event_after) * _MINUTE
+        for minutes in {call.buffer_before_minutes for call in busy}
+        if minutes > event_after
+    }
+    widen_after = {
+        minutes: (minutes - event_before) * _MINUTE
+        for minutes in {call.buffer_after_minutes for call in busy}
+        if minutes > event_before
+    }
+    if widen_before or widen_after:
+        low_reach = low - _MICROSECOND * max(widen_after.values(), default=0)
+        high_reach = high + _MICROSECOND * max(widen_before.values(), default=0)
+        low, high = _micros(low), _micros(high)
+        for call in [
+            call
+            for call in busy
+            if call.start < high_reach
+            and low_reach < call.end
+            and (call.buffer_before_minutes > event_after or call.buffer_after_minutes > event_before)
+        ]:
+            start = _micros(call.start) - widen_before.get(call.buffer_before_minutes, 0)
+            end = _micros(call.end) + widen_after.get(call.buffer_after_minutes, 0)
+            if start < high and low < end:
+                spans.append((start, end))
+    spans.sort()
+    return [start for start, _ in spans], list(accumulate((end for _, end in spans), max))
 
 
 # -- one requested start ----------------------------------------------------------------------
@@ -439,8 +500,9 @@ def check_start(
         if not any((call.start - working.start) % step == timedelta(0) for working in containing):
             continue
         on_grid = True
-        blocked_starts, blocked_ends = _blocked(rules, host.busy)
-        if not any(s < call.end and call.start < e for s, e in zip(blocked_starts, blocked_ends)):
+        widened = Interval(call.start - rules.buffer_before, call.end + rules.buffer_after)
+        blocked_starts, _ = _blocked(rules, host.busy, widened)
+        if not blocked_starts:
             free.append(host.id)
     if free:
         return StartCheck(Verdict.OFFERED, tuple(free))
