@@ -4,7 +4,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    field_validator,
+)
+
+from callgrid.kit.models import StrictModel
 
 # A bulk body (add-participants, remove-participants) and a create's participants hold at most this many.
 MAX_BULK = 500
@@ -59,8 +68,6 @@ DisplayName = Annotated[Text, Field(max_length=60, description="Display name for
 Role = Literal["moderator", "participant"]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _not_null(value):
@@ -70,7 +77,7 @@ def _not_null(value):
     return value
 
 
-class Config(Body):
+class Config(StrictModel):
     """Per-appointment feature flags. A flag left out takes its default; any other key is refused."""
 
     breakout_rooms_enabled: StrictBool = False
@@ -85,17 +92,17 @@ CONFIG_FLAGS: tuple[str, ...] = tuple(Config.model_fields)
 DEFAULT_CONFIG: dict[str, bool] = Config().model_dump()
 
 
-class ParticipantIn(Body):
+class ParticipantIn(StrictModel):
     role: Role = Field(description="Role of the participant")
     unique_id: UniqueId
     display_name: DisplayName | None = None
 
 
-class ParticipantRef(Body):
+class ParticipantRef(StrictModel):
     id: UUID = Field(description="UUID of participant to remove")
 
 
-class ParticipantUpdate(Body):
+class ParticipantUpdate(StrictModel):
     """A partial update: only the fields given change; `display_name: null` clears the name."""
 
     display_name: DisplayName | None = None
@@ -104,7 +111,7 @@ class ParticipantUpdate(Body):
     _role_not_null = field_validator("role", mode="before")(_not_null)
 
 
-class AppointmentCreate(Body):
+class AppointmentCreate(StrictModel):
     title: Title
     start_date_time: UTCDateTime = Field(description="Appointment start date-time (UTC), in the future")
     duration_minutes: Duration
@@ -112,7 +119,7 @@ class AppointmentCreate(Body):
     config: Config | None = Field(default=None, description="Optional feature flags; flags left out take defaults")
 
 
-class AppointmentUpdate(Body):
+class AppointmentUpdate(StrictModel):
     """A partial update: only the fields given change. In `config`, flags given change and the
     others keep their values; `config: null` puts every flag back to its default."""
 

@@ -6,17 +6,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callgrid.kit.models import StrictModel
 from callgrid.validation import Email, Phone, TimezoneName
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
-class TimeRange(Strict):
+class TimeRange(StrictModel):
     start: str = Field(description="HH:MM")
     end: str = Field(description="HH:MM, after start; 24:00 allowed")
 
@@ -36,14 +35,14 @@ WorkingHours = dict[Literal[WEEKDAYS], Annotated[list[TimeRange], Field(max_leng
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
-class HostCreate(Strict):
+class HostCreate(StrictModel):
     name: Name
     email: Email
     timezone: TimezoneName = "UTC"
     working_hours: WorkingHours = Field(default_factory=dict)
 
 
-class HostUpdate(Strict):
+class HostUpdate(StrictModel):
     name: Name | None = None
     email: Email | None = None
     timezone: TimezoneName | None = None
@@ -61,7 +60,7 @@ class HostRead(BaseModel):
     updated_at: datetime
 
 
-class ContactCreate(Strict):
+class ContactCreate(StrictModel):
     email: Email | None = None
     phone: Phone | None = None
     first_name: Annotated[str, Field(max_length=255)] = ""
@@ -87,7 +86,7 @@ class ContactRead(BaseModel):
 RecurringType = Literal["ONETIME", "DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALFYEARLY", "YEARLY"]
 
 
-class ProductCreate(Strict):
+class ProductCreate(StrictModel):
     title: Name
     price: Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)] = Decimal(0)
     description: Annotated[str, Field(max_length=10_000)] = ""
@@ -113,5 +112,5 @@ class ProductRead(BaseModel):
     updated_at: datetime
 
 
-class SubscriberAdd(Strict):
+class SubscriberAdd(StrictModel):
     contact_id: UUID

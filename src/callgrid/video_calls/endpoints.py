@@ -17,7 +17,12 @@ from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.validation import zone
 from callgrid.video_calls import service
 from callgrid.video_calls.render import Renderer, meeting_range, render_report
-from callgrid.video_calls.schemas import AvailabilityCheck, ScheduleFields, VideoCallCreate, VideoCallUpdate
+from callgrid.video_calls.schemas import (
+    AvailabilityCheck,
+    ScheduleFields,
+    VideoCallCreate,
+    VideoCallUpdate,
+)
 
 PREFIX = "/api/v1/external/workshops/video-calls"
 router = APIRouter(prefix=PREFIX, tags=["video calls"])

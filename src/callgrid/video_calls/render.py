@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 
-from callgrid.calls.models import Call
 from callgrid.calls.conflicts import ConflictReport
+from callgrid.calls.models import Call
 from callgrid.calls.status import call_status
 from callgrid.directory.models import Host, Product
 from callgrid.kit.timestamps import utc_millis

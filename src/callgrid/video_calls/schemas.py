@@ -3,11 +3,18 @@
 from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
 from callgrid.kit.models import StrictModel
 from callgrid.validation import TimezoneName
-
 
 # Dates a call can be planned on; the edges of `date` itself would overflow when a local
 # time is turned into UTC or a duration is added.

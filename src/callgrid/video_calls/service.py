@@ -19,9 +19,9 @@ from callgrid.directory.models import Contact, Host, Product
 from callgrid.kit.ids import not_found
 from callgrid.scheduling import Interval, Schedule, to_utc
 from callgrid.tenancy.auth import Principal
+from callgrid.validation import zone
 from callgrid.video_calls import repository
 from callgrid.video_calls.render import Renderer
-from callgrid.validation import zone
 from callgrid.webhooks.events import EventType, emit_many, events_committed, outbox_step
 
 

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from callgrid.kit.models import StrictModel
 from callgrid.webhooks.events import EVENT_TYPES
 from callgrid.webhooks.models import DeliveryState
 from callgrid.webhooks.targets import TargetError, parse_url
@@ -15,8 +16,6 @@ RESERVED_HEADERS = frozenset({"content-type", "host", "content-length", "transfe
 MAX_HEADERS = 20
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _url(value: str) -> str:
@@ -63,7 +62,7 @@ Headers = Annotated[
 ]
 
 
-class EndpointCreate(Strict):
+class EndpointCreate(StrictModel):
     url: Url
     events: Events = None
     description: Description = ""
@@ -75,7 +74,7 @@ class EndpointCreate(Strict):
     _check_headers = field_validator("headers")(_headers)
 
 
-class EndpointUpdate(Strict):
+class EndpointUpdate(StrictModel):
     """Fields to change; `events: null` means every event type."""
 
     url: Url | None = None
