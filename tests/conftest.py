@@ -5,7 +5,11 @@ it runs on PostgreSQL too, in a database created for this test run and dropped a
 Helpers shared beyond fixtures live in `tests/support/`.
 
 - `app` (and `tenant`, `other_tenant`, `anonymous` over it): the service in this process,
-  its lifespan run, on a clean database; HTTP through httpx's ASGI transport.
+  its lifespan run, on a clean database; HTTP through httpx's ASGI transport. Tests without
+  the embedded worker share one app per settings, started once (every test runs in the
+  session's event loop, so its engines and connections stay up): a test gets it on an emptied
+  database, with its own clock and key cache. With the worker, a test has an app of its own,
+  so that nothing the worker does outlives the test.
 - `service_session`: a write session on a clean database, for calling services directly;
   whatever the test did is rolled back after it.
 - `settings`: what both are built from. The embedded webhook worker is off unless the test's
@@ -13,17 +17,19 @@ Helpers shared beyond fixtures live in `tests/support/`.
 """
 
 import asyncio
+from contextlib import AsyncExitStack
 
-import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid import onboarding
 from callgrid.app import create_app
 from callgrid.config import Settings
-from callgrid.db.session import open_database, write_session
+from callgrid.db.session import Database, open_database
+from callgrid.tenancy.auth import KeyCache
 from tests.support.databases import BACKENDS, clean, forget, migrate, sqlite_url
 from tests.support.postgres import POSTGRES_URL, create_database, drop_database
+from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Tenant: for the tests)
 from tests.support.time import MovableClock
 
 @pytest.fixture(scope="session")
@@ -72,16 +78,58 @@ def settings(database_url, embedded_worker) -> Settings:
     )
 
 
+class Started:
+    """Apps and databases kept for the whole run, keyed by their settings, closed at its end."""
+
+    def __init__(self) -> None:
+        self._apps: dict[str, FastAPI] = {}
+        self._databases: dict[str, Database] = {}
+        self._stack = AsyncExitStack()
+
+    async def app(self, settings: Settings) -> FastAPI:
+        key = settings.model_dump_json()
+        application = self._apps.get(key)
+        if application is None:
+            application = create_app(settings)
+            await self._stack.enter_async_context(application.router.lifespan_context(application))
+            self._apps[key] = application
+        return application
+
+    def database(self, settings: Settings) -> Database:
+        database = self._databases.get(settings.database_url)
+        if database is None:
+            database = self._databases[settings.database_url] = open_database(settings)
+            self._stack.push_async_callback(database.dispose)
+        return database
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+@pytest.fixture(scope="session")
+async def started(database_urls):
+    kept = Started()
+    yield kept
+    await kept.close()
+
+
 @pytest.fixture
-async def app(settings, clock):
+async def app(settings, clock, started):
     await clean(settings.database_url)
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
+    if settings.run_embedded_worker:
+        application = create_app(settings, clock=clock)
+        async with application.router.lifespan_context(application):
+            yield application
+        return
+    application = await started.app(settings)
+    # What a fresh app would have: the test's clock, an empty key cache.
+    application.state.clock = clock
+    application.state.key_cache = KeyCache(ttl=settings.api_key_cache_seconds)
+    yield application
 
 
 @pytest.fixture
-async def service_session(settings):
+async def service_session(settings, started):
     """A write session on a clean, migrated database, rolled back after the test: for
     service-level tests, which call services with it as an endpoint would.
 
@@ -90,47 +138,22 @@ async def service_session(settings):
     test commits or rolls back is a savepoint of it, and the whole is rolled back at the end.
     """
     await clean(settings.database_url)
-    database = open_database(settings)
-    try:
-        async with database.write_engine.connect() as connection:
-            transaction = await connection.begin()
-            session = AsyncSession(
-                bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
-            )
-            try:
-                yield session
-            finally:
-                await session.close()
-                await transaction.rollback()
-    finally:
-        await database.dispose()
+    database = started.database(settings)
+    async with database.write_engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
 
 
 @pytest.fixture
 async def sessionmaker(app):
     return app.state.sessionmaker
-
-
-class Tenant:
-    """An organization as a test sees it: its ids and an HTTP client holding its key."""
-
-    def __init__(self, client: httpx.AsyncClient, organization_id: str, host_id: str, key: str):
-        self.client = client
-        self.organization_id = organization_id
-        self.host_id = host_id
-        self.key = key
-
-
-async def make_tenant(app, name: str) -> Tenant:
-    async with write_session(app.state.sessionmaker) as session:
-        created = await onboarding.create_organization_with_owner(session, name)
-        await session.commit()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://callgrid.test",
-        headers={"Authorization": f"Bearer {created.api_key}"},
-    )
-    return Tenant(client, str(created.organization.id), str(created.host.id), created.api_key)
 
 
 @pytest.fixture
@@ -149,5 +172,5 @@ async def other_tenant(app):
 
 @pytest.fixture
 async def anonymous(app):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://callgrid.test") as client:
-        yield client
+    async with client(app) as anonymous_client:
+        yield anonymous_client

@@ -6,5 +6,6 @@
 - `servers`: `callgrid serve` as a process of its own, and the CLI;
 - `time`: the tests' movable clock and the fixed moment most API tests run at;
 - `problems`: what an RFC 9457 problem answer must look like;
-- `rows`: organizations and hosts written straight into a service-level test's session.
+- `rows`: organizations and hosts written straight into a service-level test's session;
+- `tenants`: organizations with a key and an HTTP client of the app in this process.
 """

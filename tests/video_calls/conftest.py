@@ -6,12 +6,11 @@ dates in bodies and the exact timestamps in answers are the same on every run.
 
 from uuid import UUID
 
-import httpx
 import pytest
 
 from callgrid import onboarding
 from callgrid.db.session import write_session
-from tests.conftest import Tenant
+from tests.support.tenants import Tenant, client
 from tests.support.time import NOW, now  # noqa: F401 (autouse: every test here runs at NOW, a Tuesday)
 
 BASE = "/api/v1/external/workshops/video-calls"
@@ -99,9 +98,4 @@ async def colleague(app, tenant, name: str = "Colleague"):
     async with write_session(app.state.sessionmaker) as session:
         key = await onboarding.create_api_key(session, UUID(tenant.organization_id), UUID(host_id), name=name)
         await session.commit()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://callgrid.test",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    return Tenant(client, tenant.organization_id, host_id, key)
+    return Tenant(client(app, key), tenant.organization_id, host_id, key)
