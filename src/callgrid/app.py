@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from callgrid.appointments.endpoints import router as appointments_router
 from callgrid.kit.clock import Clock, system_clock
 from callgrid.config import Settings, get_settings
+from callgrid.db.maintenance import periodic_statistics
 from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
@@ -28,8 +29,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.state.engine = database.engine
         app.state.sessionmaker = database.read
         try:
-            # Webhook delivery inside this process, unless `callgrid worker` processes do it.
-            async with embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker):
+            # Webhook delivery inside this process, unless `callgrid worker` processes do it;
+            # the planner's statistics kept current (callgrid.db.maintenance).
+            async with (
+                embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
+                periodic_statistics(database, settings.analyze_interval_seconds),
+            ):
                 yield
         finally:
             await database.dispose()

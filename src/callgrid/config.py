@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     database_pool_size: int = 10
     sql_echo: bool = False
+    # How often each server process brings the planner's statistics up to date (SQLite:
+    # ANALYZE of the tables whose size has doubled or halved; PostgreSQL: ANALYZE). 0: never.
+    analyze_interval_seconds: float = Field(default=3600.0, ge=0)
 
     # Delays in seconds before each delivery attempt: the first after the event, each next
     # one after the previous attempt failed; after the last, the delivery is `failed`.
