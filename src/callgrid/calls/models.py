@@ -56,6 +56,8 @@ class Call(IdMixin, TimestampMixin, Base):
         Index("ix_calls_organization_id_kind_starts_at", "organization_id", "kind", "starts_at", "id"),
         Index("ix_calls_series_id", "series_id"),
         Index("ix_calls_product_id_starts_at", "product_id", "starts_at"),
+        # A call looked up by id with what the lists check: read from the index alone.
+        Index("ix_calls_id_organization_id_kind_starts_at", "id", "organization_id", "kind", "starts_at"),
     )
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
