@@ -140,7 +140,7 @@ async def create(session: AsyncSession, organization_id: UUID, body: Appointment
     new = _new(body.participants)
     await session.connection()  # one transaction for the call and its participants
     scheduled = await scheduling.schedule_calls(session, plan, now=now)
-    call = scheduled.calls[0]
+    call = Call(**scheduled.call_rows[0])
     make_transient_to_detached(call)  # it is in the database: attach it as it is, no read back
     session.add(call)
     try:

@@ -21,9 +21,10 @@ async def get_call(session: AsyncSession, organization_id: UUID, call_id: UUID, 
 
 
 async def series_calls(
-    session: AsyncSession, organization_id: UUID, series_id: UUID, host_id: UUID | None = None
+    session: AsyncSession, organization_id: UUID, series_id: UUID, host_id: UUID | None = None, *, for_update: bool = False
 ) -> Sequence[Call]:
-    """The series' occurrences in start order; with `host_id`, only when they are that host's."""
+    """The series' occurrences in start order; with `host_id`, only when they are that host's.
+    `for_update`: their rows locked until the transaction ends (PostgreSQL)."""
     statement = (
         select(Call)
         .where(Call.organization_id == organization_id, Call.series_id == series_id)
@@ -31,6 +32,8 @@ async def series_calls(
     )
     if host_id is not None:
         statement = statement.where(Call.host_id == host_id)
+    if for_update:
+        statement = statement.with_for_update()
     return (await session.execute(statement)).scalars().all()
 
 
@@ -78,12 +81,19 @@ async def list_calls(session: AsyncSession, f: CallFilter, offset: int, limit: i
     return await listing.list_calls(session, f, offset, limit)
 
 
-async def get_call_with_relations(session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str) -> tuple[Call, Host, Product | None] | None:
-    row = (
-        await session.execute(
-            filtered_calls(CallFilter(organization_id=organization_id, kind=kind, include_cancelled=True)).where(Call.id == call_id)
-        )
-    ).first()
+async def get_call_with_relations(
+    session: AsyncSession, organization_id: UUID, call_id: UUID, kind: str, *, for_update: bool = False
+) -> tuple[Call, Host, Product | None] | None:
+    """The call with its host and product. `for_update`: the call's row is locked until the
+    transaction ends (PostgreSQL), and read as the last committed change left it, so that
+    changes to one call happen one after the other, each deciding on what the one before
+    wrote. (SQLite's write lock, taken when the write transaction begins, already does.)"""
+    statement = filtered_calls(CallFilter(organization_id=organization_id, kind=kind, include_cancelled=True)).where(
+        Call.id == call_id
+    )
+    if for_update:
+        statement = statement.with_for_update(of=Call)
+    row = (await session.execute(statement)).first()
     return tuple(row) if row else None
 
 

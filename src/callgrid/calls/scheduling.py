@@ -8,6 +8,7 @@ helpers below, before the write section begins.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime
 from uuid import UUID
 
@@ -84,13 +85,18 @@ def plan_calls(
     return CallPlan(organization_id, host_id, kind, title, schedule, intervals, allow_overlap, product_id, config)
 
 
+class Written(SimpleNamespace):
+    """A row about to be written (or written), its values as attributes: what rendering
+    needs, without the cost of an ORM object per occurrence of a year-long series."""
+
+
 @dataclass
 class Scheduled:
     """Calls about to be written (or written): their rows, made before the write section, and
-    the same as (transient) `Call` objects for rendering."""
+    the same as attributes (`Written`) for rendering."""
 
-    calls: list[Call]
-    series: Series | None
+    calls: list[Written]
+    series: Written | None
     call_rows: list[dict] = field(repr=False)
     series_row: dict | None = field(default=None, repr=False)
 
@@ -131,8 +137,8 @@ def prepare(plan: CallPlan, now: datetime) -> Scheduled:
     }
     call_rows = [{"id": new_id(), "starts_at": i.start, "ends_at": i.end, **common} for i in plan.intervals]
     return Scheduled(
-        calls=[Call(**row) for row in call_rows],
-        series=Series(**series_row) if series_row is not None else None,
+        calls=[Written(**row) for row in call_rows],
+        series=Written(**series_row) if series_row is not None else None,
         call_rows=call_rows,
         series_row=series_row,
     )
@@ -193,14 +199,16 @@ def ensure_changeable(call: Call, now: datetime) -> None:
 
 
 async def _flush_or_conflict(session: AsyncSession, call: Call, now: datetime) -> None:
+    # Read before the flush: after a refused flush the session is rolled back and the call's
+    # attributes cannot be loaded any more.
+    host_id, call_id, proposed = call.host_id, call.id, [Interval(call.starts_at, call.ends_at)]
     try:
         await session.flush()
     except IntegrityError as exc:
-        if call.host_id is None or not is_exclusion_violation(exc):
+        if host_id is None or not is_exclusion_violation(exc):
             raise
         await session.rollback()
-        proposed = [Interval(call.starts_at, call.ends_at)]
-        raise OverlapConflict(await check_conflicts(session, call.host_id, proposed, now=now, exclude_call_id=call.id)) from None
+        raise OverlapConflict(await check_conflicts(session, host_id, proposed, now=now, exclude_call_id=call_id)) from None
 
 
 async def update_call(
@@ -263,7 +271,7 @@ async def cancel_series(
 ) -> list[Call]:
     """Cancel every occurrence of the series that has not started; returns those it cancelled.
     With `host_id` (a key acting as one host), another host's series reads as missing."""
-    calls = await repository.series_calls(session, organization_id, series_id, host_id)
+    calls = await repository.series_calls(session, organization_id, series_id, host_id, for_update=True)
     if not calls:
         raise NotFound(f"no series with id {series_id}", field="group_id")
     cancelled = []

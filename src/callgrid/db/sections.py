@@ -19,7 +19,8 @@ Statements are compiled once per (statement, parameter names) and their paramete
 by the column types' own bind processors, so a row written here is the row the ORM writes.
 """
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -68,8 +69,7 @@ async def read_rows(session: AsyncSession, statement: Executable, parameters: di
     if session.in_transaction():
         return [tuple(row) for row in (await session.execute(statement, parameters)).all()]
     if engine.dialect.name == "sqlite":
-        async with engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
+        async with _pooled(engine) as driver:
             return await driver._execute(_execute, driver._conn, engine.dialect, statement, parameters)
     # Elsewhere, without BEGIN and ROLLBACK around it: two round trips fewer.
     async with engine.connect() as connection:
@@ -84,14 +84,22 @@ def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -
     event.listen(session.sync_session, "after_commit", fire, once=True)
 
 
+@asynccontextmanager
+async def _pooled(engine) -> AsyncIterator[Any]:
+    """aiosqlite's connection, checked out of the engine's pool (for the write engine, the
+    process's one write connection: this is where a writer waits for its turn). `_execute`
+    runs a function on its thread and `_conn` is the sqlite3 connection: aiosqlite has no
+    public way to run several statements in one call."""
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    finally:
+        pooled.close()
+
+
 async def _run_on_driver_thread(engine, section: Section[T]) -> T:
-    dialect = engine.dialect
-    async with engine.connect() as connection:  # the process's one write connection: its turn
-        raw = await connection.get_raw_connection()
-        # aiosqlite's connection: `_execute` runs a function on its thread, `_conn` is the
-        # sqlite3 connection (aiosqlite has no public way to run several statements in one call).
-        driver = raw.driver_connection
-        return await driver._execute(_run_sqlite, driver._conn, dialect, section)
+    async with _pooled(engine) as driver:
+        return await driver._execute(_run_sqlite, driver._conn, engine.dialect, section)
 
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from callgrid.calls.conflicts import OverlapConflict
-from callgrid.db.session import ReadSession, WriteSession
+from callgrid.db.session import ReadSession, WriteSession, read_session
 from callgrid.errors import BadRequest, Conflict
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import optional_id, parse_id
@@ -31,14 +31,15 @@ router = APIRouter(prefix=PREFIX, tags=["video calls"])
 async def _renderer(
     request: Request,
     principal: CurrentPrincipal,
-    session: ReadSession,
     now: Now,
     x_whitelabel_host: Annotated[str | None, Header(max_length=253)] = None,
     x_timezone_offset: Annotated[int, Header(ge=-720, le=840, description="minutes east of UTC")] = 0,
 ) -> Renderer:
     if x_whitelabel_host is not None:
         x_whitelabel_host = x_whitelabel_host.strip().lower()
-        if await tenancy.get_domain(session, principal.organization_id, x_whitelabel_host) is None:
+        async with read_session(request.app.state.database) as session:
+            domain = await tenancy.get_domain(session, principal.organization_id, x_whitelabel_host)
+        if domain is None:
             raise BadRequest(
                 f"{x_whitelabel_host!r} is not a host name registered to this organization", field="x-whitelabel-host"
             )

@@ -1,5 +1,6 @@
 """Reads the video-calls API needs beside the calls core: a product with the acting host."""
 
+from types import SimpleNamespace
 from uuid import UUID
 
 from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, select
@@ -24,8 +25,9 @@ _HOST_KEYS = tuple(column.key for column in _HOSTS.c)
 
 async def product_with_host(
     session: AsyncSession, organization_id: UUID, product_id: UUID, host_id: UUID
-) -> tuple[Product, Host] | None:
-    """The organization's product and the acting host (for rendering), in one round trip."""
+) -> tuple[SimpleNamespace, SimpleNamespace] | None:
+    """The organization's product and the acting host, their columns as attributes (for
+    rendering), in one round trip."""
     rows = await read_rows(
         session, _PRODUCT_WITH_HOST, {"product_id": product_id, "organization_id": organization_id, "host_id": host_id}
     )
@@ -33,6 +35,7 @@ async def product_with_host(
         return None
     row = rows[0]
     split = len(_PRODUCT_KEYS)
-    product = Product(**dict(zip(_PRODUCT_KEYS, row[:split])))
-    host = Host(**dict(zip(_HOST_KEYS, row[split:])))
+    # Values to render, not objects to change: no ORM instances on the hot path.
+    product = SimpleNamespace(**dict(zip(_PRODUCT_KEYS, row[:split])))
+    host = SimpleNamespace(**dict(zip(_HOST_KEYS, row[split:])))
     return product, host

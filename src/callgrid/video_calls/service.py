@@ -88,9 +88,14 @@ async def check_availability(
     )
 
 
-async def get(session: AsyncSession, principal: Principal, call_id: UUID) -> tuple[Call, Host, Product | None]:
-    """The acting host's video call with its host and product; anyone else's reads as missing."""
-    found = await calls_repository.get_call_with_relations(session, principal.organization_id, call_id, CallKind.VIDEO_CALL)
+async def get(
+    session: AsyncSession, principal: Principal, call_id: UUID, *, for_update: bool = False
+) -> tuple[Call, Host, Product | None]:
+    """The acting host's video call with its host and product; anyone else's reads as missing.
+    `for_update` (to change it): its row locked and read as last committed."""
+    found = await calls_repository.get_call_with_relations(
+        session, principal.organization_id, call_id, CallKind.VIDEO_CALL, for_update=for_update
+    )
     if found is None or found[0].host_id != principal.host_id:
         raise not_found("video call", call_id, "id")
     return found
@@ -122,7 +127,7 @@ async def update(
     move: Move | None,
     allow_overlap: bool | None,
 ) -> tuple[Call, Host, Product | None]:
-    call, host, product = await get(write, principal, call_id)
+    call, host, product = await get(write, principal, call_id, for_update=True)
     scheduling.ensure_changeable(call, renderer.now)
     interval = timezone = None
     if move is not None:
@@ -135,7 +140,7 @@ async def update(
 
 
 async def cancel(write: AsyncSession, principal: Principal, call_id: UUID, *, renderer: Renderer) -> tuple[Call, Host, Product | None]:
-    call, host, product = await get(write, principal, call_id)
+    call, host, product = await get(write, principal, call_id, for_update=True)
     if await scheduling.cancel_call(write, call, now=renderer.now):
         await _emit(write, renderer, EventType.VIDEO_CALL_CANCELLED, [call], host, product)
     return call, host, product
