@@ -16,6 +16,12 @@ URL = "https://hooks.example.com/callgrid"
 
 
 @pytest.fixture
+def embedded_worker() -> bool:
+    """The management API alone: nothing is delivered here, so these tests share one app."""
+    return False
+
+
+@pytest.fixture
 async def strict(app, tenant):
     """The same service with the default rule: private, loopback and link-local targets refused."""
     settings = app.state.settings.model_copy(update={"webhook_allow_private_targets": False, "run_embedded_worker": False})
