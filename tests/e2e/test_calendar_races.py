@@ -69,6 +69,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from callgrid.calls.models import Call
 from tests.e2e.conftest import start_server
 
+pytestmark = pytest.mark.slow  # `callgrid serve --workers 2`
+
 API = "/api/v1/external/workshops/video-calls"
 ROUNDS = 12
 REQUESTS_PER_ROUND = 24

@@ -24,6 +24,7 @@ async def commit_events(app, organization_id: str, count: int) -> None:
         await session.commit()
 
 
+@pytest.mark.slow  # a receiver process
 @pytest.mark.webhook_settings(run_embedded_worker=False, webhook_timeout_seconds=0.25)
 async def test_fan_out_claims_what_is_due_at_once_and_a_dead_workers_claim_comes_back(app, tenant, receiver):
     endpoint = await create_endpoint(tenant, receiver.url())
