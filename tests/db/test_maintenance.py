@@ -222,3 +222,30 @@ async def test_one_process_at_a_time(database_url, backend):
     finally:
         await database.dispose()
         await other.dispose()
+
+
+async def test_sqlite_connections_opened_before_load_the_new_statistics(database_urls):
+    """ANALYZE rewriting sqlite_stat1 does not change the schema's version, which is what
+    makes a connection reload its statistics: the update changes it, or the pool's
+    connections would plan with the figures they first loaded for as long as they live."""
+    url = database_urls["sqlite"]
+    await clean(url)
+    database = open_database(Settings(database_url=url))
+    try:
+        await add_calls(database, 10)
+        await maintenance.update_statistics(database)  # sqlite_stat1 exists from here on
+        async with read_session(database) as session:
+            before = (await session.execute(text("PRAGMA schema_version"))).scalar_one()
+        await add_calls(database, 10)
+        assert "calls" in await maintenance.update_statistics(database)
+        async with read_session(database) as session:
+            after = (await session.execute(text("PRAGMA schema_version"))).scalar_one()
+        assert after > before
+        # Without the change, an ANALYZE alone leaves the version where it was.
+        async with write_session(database) as session:
+            await session.execute(text("ANALYZE calls"))
+            await session.commit()
+        async with read_session(database) as session:
+            assert (await session.execute(text("PRAGMA schema_version"))).scalar_one() == after
+    finally:
+        await database.dispose()

@@ -6,21 +6,21 @@ analyzes a table after enough changes, on its own schedule. The migration that a
 indexes analyzes once (20261123_list_counts); after that every server process runs
 `update_statistics` every `CALLGRID_ANALYZE_INTERVAL_SECONDS` (`periodic_statistics`, in the
 app's lifespan). The lists do not depend on it: their statements leave the planner one good
-way whatever the statistics say (callgrid.calls.listing), which the list tests check on a
-database without any.
+way whatever the statistics say (callgrid.calls.listing), which tests/calls/test_listing_plans.py
+checks without statistics, with rough ones and with full ones.
 
 - **SQLite**: a table of `TABLES` is analyzed when it has none yet, or when its size has
   doubled or halved since (rows counted now, in a read, against the first figure of its
   `sqlite_stat1` rows): the rule of `PRAGMA optimize`, done here because that pragma only
   considers tables the same connection has queried, and this runs on the write connection.
   `ANALYZE` writes `sqlite_stat1`, so it goes the way every write goes (`write_session`:
-  this process's writers in turn, then SQLite's write lock), one table per transaction, under
+  this process's writers in turn, then SQLite's write lock), in one transaction, under
   `PRAGMA analysis_limit` (SQLITE_ANALYSIS_LIMIT rows per index), as SQLite advises for
   periodic runs: a full ANALYZE reads every index entry while holding the write lock, 0.3 s
   for 100,000 calls; the limited one takes a few milliseconds whatever the size, for
-  approximate figures (their row count is then set to the exact one just counted). Other
-  connections load the new statistics at their next statement (ANALYZE changes the schema
-  cookie).
+  approximate figures (their row count is then set to the exact one just counted). The
+  transaction also changes the schema's version, so that the other connections load the new
+  statistics at their next statement (`sqlite_statistics_changed`).
 - **PostgreSQL**: `ANALYZE` of `TABLES`, which samples each table (at most 30,000 rows at the
   default statistics target) and takes no lock that reads or writes wait for. One process at
   a time: the transaction first takes a transaction-scoped advisory lock and skips the work
@@ -72,19 +72,34 @@ async def update_statistics(database: Database | async_sessionmaker) -> list[str
                 rows = await _sqlite_stale(session, table)
                 if rows:
                     stale[table] = rows
-    for table, rows in stale.items():
+    if stale:
         async with write_session(database) as session:
             await session.execute(text(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}"))
-            await session.execute(text(f"ANALYZE {table}"))
-            # The limited analysis guesses the number of rows from the entries it read (off
-            # by half or double); the count just made is exact, and the next check compares
-            # against it.
-            await session.execute(
-                text("UPDATE sqlite_stat1 SET stat = :rows || substr(stat, instr(stat || ' ', ' ')) WHERE tbl = :table"),
-                {"rows": str(rows), "table": table},
-            )
+            for table, rows in stale.items():
+                await session.execute(text(f"ANALYZE {table}"))
+                # The limited analysis guesses the number of rows from the entries it read
+                # (off by half or double); the count just made is exact, and the next check
+                # compares against it.
+                await session.execute(
+                    text("UPDATE sqlite_stat1 SET stat = :rows || substr(stat, instr(stat || ' ', ' ')) WHERE tbl = :table"),
+                    {"rows": str(rows), "table": table},
+                )
+            await sqlite_statistics_changed(session)
             await session.commit()
     return list(stale)
+
+
+async def sqlite_statistics_changed(session) -> None:
+    """Have every connection to the database, in every process, load the statistics again.
+
+    A connection reads `sqlite_stat1` when it loads the schema, and loads it again only when
+    the schema's version changes; ANALYZE changes the version when it creates sqlite_stat1,
+    not when it rewrites it, so connections opened before would plan with the old figures
+    for as long as they live (a pool's, for the life of the process). A view created and
+    dropped in the same write transaction changes the version: each connection reloads the
+    schema, statistics included, at its next statement."""
+    await session.execute(text("CREATE VIEW callgrid_statistics_changed AS SELECT 1"))
+    await session.execute(text("DROP VIEW callgrid_statistics_changed"))
 
 
 async def _sqlite_stale(session, table: str) -> int:
