@@ -180,7 +180,7 @@ async def schedule_calls(
     with the host's upcoming calls unless the plan allows it; `extra` statements (the outbox
     rows) go in the same transaction. Nothing is written when it refuses."""
     scheduled = prepared or prepare(plan, now)
-    dialect = session.get_bind().dialect.name
+    dialect = session.bind.dialect.name
     try:
         await run_section(session, _booking(dialect, plan, scheduled, extra, now), after_commit=after_commit)
     except IntegrityError as exc:

@@ -59,23 +59,59 @@ def open_database(settings: Settings) -> Database:
     return database
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.database.read() as session:
+class LazySession:
+    """The request's session, made on first use. The hot paths need only its engine (a write
+    section, a single read: `db.sections`), and making an `AsyncSession` they would not use
+    costs more than their own statements. Anything else asked of it is the session's."""
+
+    __slots__ = ("_maker", "_session", "bind")
+
+    def __init__(self, maker: async_sessionmaker):
+        self._maker = maker
+        self._session: AsyncSession | None = None
+        self.bind: AsyncEngine = maker.kw["bind"]
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._maker()
+        return self._session
+
+    def in_transaction(self) -> bool:
+        return self._session is not None and self._session.in_transaction()
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+    async def end(self, *, commit: bool) -> None:
+        if self._session is None:
+            return
         try:
-            yield session
+            if commit:
+                await self._session.commit()
+            else:
+                await self._session.rollback()
         finally:
-            await session.rollback()
+            await self._session.close()
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    session = LazySession(request.app.state.database.read)
+    try:
+        yield session  # type: ignore[misc]  # an AsyncSession to its users
+    finally:
+        await session.end(commit=False)
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.database.write() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    session = LazySession(request.app.state.database.write)
+    try:
+        yield session  # type: ignore[misc]
+    except BaseException:
+        await session.end(commit=False)
+        raise
+    else:
+        await session.end(commit=True)
 
 
 # scope="function": the session ends when the endpoint returns, before the response is sent,
