@@ -14,13 +14,12 @@ worker (or the same one, restarted) sends it. Delivery is therefore at least onc
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
-from sqlalchemy import delete, exists, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, exists, insert, literal_column, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from callgrid.config import Settings
 from callgrid.db.base import new_id, utcnow
@@ -107,7 +106,8 @@ class DeliveryWorker:
                     if busy and len(self._inflight) < self.concurrency:
                         continue
                     pause = self.settings.webhook_poll_interval_seconds * (min(failures, 10) + 1)
-                    await self._wait(wake, stop, pause)
+                    # A finished attempt wakes it only when due work is waiting for a free slot.
+                    await self._wait(wake, stop, pause, for_slot=busy)
                     if wake.is_set() and not stop.is_set():
                         # Woken by a commit. An idle worker goes at once; one that went less
                         # than COALESCE_SECONDS ago waits out the rest, so the commits of a busy
@@ -133,11 +133,13 @@ class DeliveryWorker:
             await self._client.aclose()
             self._client = None
 
-    async def _wait(self, wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-        """Sleep until woken (a commit here or elsewhere), by `stop`, by a finished attempt (a free slot), or `timeout`."""
+    async def _wait(self, wake: asyncio.Event, stop: asyncio.Event, timeout: float, *, for_slot: bool = False) -> None:
+        """Sleep until woken (a commit here or elsewhere), by `stop`, by `timeout`, or (with
+        `for_slot`) by a finished attempt freeing a slot."""
         waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        slots = list(self._inflight) if for_slot else []
         try:
-            await asyncio.wait([*waiters, *self._inflight], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*waiters, *slots], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -210,30 +212,31 @@ class DeliveryWorker:
         """`dispatch`; and when the first attempt is due at once, up to `claim` of the new
         deliveries are created already claimed by this worker (as `claim` would, a lease and a
         token): one transaction fewer between an event's commit and its first attempt.
-        Returns (events handled, jobs claimed)."""
+        Returns (events handled, jobs claimed). Core statements and plain rows: no ORM objects
+        on the worker's hot path."""
         async with self._writing() as session:
-            events: Sequence[WebhookEvent] = (
+            events = (
                 await session.execute(
-                    select(WebhookEvent)
+                    select(*EVENT_COLUMNS)
                     .where(WebhookEvent.dispatched_at.is_(None))
                     .order_by(WebhookEvent.created_at, WebhookEvent.id)
                     .limit(DISPATCH_BATCH)
                     .with_for_update(skip_locked=True)
                 )
-            ).scalars().all()
+            ).all()
             if not events:
                 await session.rollback()
                 return 0, []
             now = utcnow()
             endpoints = (
                 await session.execute(
-                    select(WebhookEndpoint).where(
+                    select(*ENDPOINT_COLUMNS).where(
                         WebhookEndpoint.organization_id.in_({event.organization_id for event in events}),
                         WebhookEndpoint.enabled.is_(True),
                     )
                 )
-            ).scalars().all()
-            by_org: dict[UUID, list[WebhookEndpoint]] = {}
+            ).all()
+            by_org: dict[UUID, list] = {}
             for endpoint in endpoints:
                 by_org.setdefault(endpoint.organization_id, []).append(endpoint)
             first_due = now + timedelta(seconds=self.schedule[0])
@@ -246,39 +249,29 @@ class DeliveryWorker:
                     if not _wants(endpoint, event):
                         continue
                     claimed = len(jobs) < claim
-                    delivery = WebhookDelivery(
-                        id=new_id(),
-                        organization_id=event.organization_id,
-                        event_id=event.id,
-                        endpoint_id=endpoint.id,
-                        state=DeliveryState.PENDING,
-                        attempts=0,
-                        step=0,
-                        next_attempt_at=now + self.lease if claimed else first_due,
-                        lease_token=token if claimed else None,
-                        created_at=now,
-                        updated_at=now,
+                    delivery_id = new_id()
+                    deliveries.append(
+                        {
+                            "id": delivery_id,
+                            "organization_id": event.organization_id,
+                            "event_id": event.id,
+                            "endpoint_id": endpoint.id,
+                            "state": DeliveryState.PENDING.value,
+                            "attempts": 0,
+                            "step": 0,
+                            "next_attempt_at": now + self.lease if claimed else first_due,
+                            "lease_token": token if claimed else None,
+                            "last_status": None,
+                            "last_error": None,
+                            "delivered_at": None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
                     )
-                    deliveries.append(delivery)
                     if claimed:
-                        jobs.append(
-                            Job(
-                                delivery_id=delivery.id,
-                                lease_token=token,
-                                organization_id=event.organization_id,
-                                attempt=1,
-                                step=0,
-                                event_id=event.id,
-                                event_type=event.type,
-                                event_created_at=event.created_at,
-                                payload=event.payload,
-                                endpoint_id=endpoint.id,
-                                url=endpoint.url,
-                                headers=dict(endpoint.headers or {}),
-                                secret=endpoint.secret,
-                            )
-                        )
-            session.add_all(deliveries)
+                        jobs.append(_job(delivery_id, token, event.organization_id, 1, 0, event, endpoint))
+            if deliveries:
+                await session.execute(insert(WebhookDelivery.__table__), deliveries)
             await session.execute(
                 update(WebhookEvent).where(WebhookEvent.id.in_([event.id for event in events])).values(dispatched_at=now)
             )
@@ -293,7 +286,8 @@ class DeliveryWorker:
             now = utcnow()
             rows = (
                 await session.execute(
-                    select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
+                    select(WebhookDelivery.id, WebhookDelivery.organization_id, WebhookDelivery.attempts,
+                           WebhookDelivery.step, *EVENT_COLUMNS, *ENDPOINT_COLUMNS)
                     .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
                     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                     .where(
@@ -303,7 +297,7 @@ class DeliveryWorker:
                     )
                     .order_by(WebhookDelivery.next_attempt_at)
                     .limit(limit)
-                    .with_for_update(of=WebhookDelivery, skip_locked=True)
+                    .with_for_update(of=WebhookDelivery.__table__, skip_locked=True)
                 )
             ).all()
             if not rows:
@@ -312,29 +306,16 @@ class DeliveryWorker:
             token = new_id()
             await session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([delivery.id for delivery, _, _ in rows]))
+                .where(WebhookDelivery.id.in_([row[0] for row in rows]))
                 .values(next_attempt_at=now + self.lease, lease_token=token, updated_at=now)
             )
-            jobs = [
-                Job(
-                    delivery_id=delivery.id,
-                    lease_token=token,
-                    organization_id=delivery.organization_id,
-                    attempt=delivery.attempts + 1,
-                    step=delivery.step,
-                    event_id=event.id,
-                    event_type=event.type,
-                    event_created_at=event.created_at,
-                    payload=event.payload,
-                    endpoint_id=endpoint.id,
-                    url=endpoint.url,
-                    headers=dict(endpoint.headers or {}),
-                    secret=endpoint.secret,
-                )
-                for delivery, event, endpoint in rows
-            ]
             await session.commit()
-            return jobs
+        split = 4 + len(EVENT_COLUMNS)
+        return [
+            _job(row[0], token, row[1], row[2] + 1, row[3], _Columns(EVENT_COLUMNS, row[4:split]),
+                 _Columns(ENDPOINT_COLUMNS, row[split:]))
+            for row in rows
+        ]
 
     # --- retention --------------------------------------------------------------------------
 
@@ -409,8 +390,8 @@ class DeliveryWorker:
             if result.rowcount != 1:
                 await session.rollback()
                 return False
-            session.add(
-                WebhookAttempt(
+            await session.execute(
+                insert(WebhookAttempt.__table__).values(
                     id=new_id(),
                     organization_id=job.organization_id,
                     delivery_id=job.delivery_id,
@@ -434,7 +415,40 @@ class DeliveryWorker:
             return True
 
 
-def _wants(endpoint: WebhookEndpoint, event: WebhookEvent) -> bool:
+# What fan-out and claims read of events and endpoints: plain rows, no ORM objects.
+EVENT_COLUMNS = (WebhookEvent.id, WebhookEvent.organization_id, WebhookEvent.type, WebhookEvent.payload,
+                 WebhookEvent.endpoint_id, WebhookEvent.created_at)
+ENDPOINT_COLUMNS = (WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.url, WebhookEndpoint.headers,
+                    WebhookEndpoint.secret, WebhookEndpoint.events, WebhookEndpoint.created_at)
+
+
+class _Columns:
+    """One row's slice as attributes (a claim reads an event's and an endpoint's columns in one row)."""
+
+    def __init__(self, columns, values):
+        for column, value in zip(columns, values, strict=True):
+            setattr(self, column.key, value)
+
+
+def _job(delivery_id: UUID, token: UUID, organization_id: UUID, attempt: int, step: int, event, endpoint) -> Job:
+    return Job(
+        delivery_id=delivery_id,
+        lease_token=token,
+        organization_id=organization_id,
+        attempt=attempt,
+        step=step,
+        event_id=event.id,
+        event_type=event.type,
+        event_created_at=event.created_at,
+        payload=event.payload,
+        endpoint_id=endpoint.id,
+        url=endpoint.url,
+        headers=dict(endpoint.headers or {}),
+        secret=endpoint.secret,
+    )
+
+
+def _wants(endpoint, event) -> bool:
     if event.endpoint_id is not None:
         return event.endpoint_id == endpoint.id
     if endpoint.created_at > event.created_at:
