@@ -250,9 +250,8 @@ def run(args) -> None:
     measured = [c for c, p in phase_of.items() if p != "warm-up"]
     missing = sum(1 for c in measured if c not in first)
 
-    wake = "LISTEN/NOTIFY" if backend == "postgresql" else "no LISTEN/NOTIFY"
-    wake += " + Redis pub/sub" if args.redis_url else ""
-    print(f"\nwebhook latency on {backend} ({wake}): 1 `callgrid serve` (embedded worker off), 1 `callgrid worker` "
+    wake = " + ".join(w for w, on in (("LISTEN/NOTIFY", backend == "postgresql"), ("Redis pub/sub", bool(args.redis_url))) if on)
+    print(f"\nwebhook latency on {backend} (wake-ups: {wake or 'none, the poll only'}): 1 `callgrid serve` (embedded worker off), 1 `callgrid worker` "
           f"(poll interval {args.poll} s), receiver and client on the same machine")
     print(f"{len(measured)} calls: {len(from_created['paced'])} paced ({args.gap} s apart), "
           f"{len(from_created['bursts'])} in bursts of {args.burst} ({args.burst_gap} s apart)")
