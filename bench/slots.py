@@ -30,7 +30,8 @@ import random
 import statistics
 import sys
 import time
-from datetime import UTC, date, datetime, time as wall_time, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
 from zoneinfo import ZoneInfo
 
 from callgrid.scheduling import (
@@ -42,7 +43,13 @@ from callgrid.scheduling import (
     parse_working_hours,
 )
 
-HOST_ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney"]
+HOST_ZONES = [
+    "America/New_York",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Sydney",
+]
 VISITOR_ZONE = ZoneInfo("America/Los_Angeles")
 WEEK = {
     day: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:30"}]
@@ -59,9 +66,14 @@ RULES = BookingRules(
 
 
 def calendar(
-    rng: random.Random, count: int, first_day: date, days: int, zone: ZoneInfo, lengths: tuple[int, ...]
+    rng: random.Random,
+    count: int,
+    first_day: date,
+    days: int,
+    zone: ZoneInfo,
+    lengths: tuple[int, ...],
 ) -> list[Busy]:
-    """`count` calls of one host that do not overlap, on a 15-minute grid from 07:00 to 21:00 local."""
+    """`count` calls of one host, not overlapping, on a 15-minute grid from 07:00 to 21:00 local."""
     taken: set[tuple[date, int]] = set()  # (day, quarter hour after 07:00)
     calls: list[Busy] = []
     while len(calls) < count:
@@ -72,15 +84,29 @@ def calendar(
         if first + quarters > 56 or cells & taken:
             continue
         taken |= cells
-        start = (datetime.combine(day, wall_time(7), zone) + timedelta(minutes=15 * first)).astimezone(UTC)
+        start = (
+            datetime.combine(day, wall_time(7), zone) + timedelta(minutes=15 * first)
+        ).astimezone(UTC)
         buffered = rng.random() < 0.3
-        calls.append(Busy(start, start + timedelta(minutes=15 * quarters), 10 if buffered else 0, 5 if buffered else 0))
+        calls.append(
+            Busy(
+                start,
+                start + timedelta(minutes=15 * quarters),
+                10 if buffered else 0,
+                5 if buffered else 0,
+            )
+        )
     rng.shuffle(calls)  # as a query without ORDER BY would hand them over
     return calls
 
 
 def hosts_for(
-    rng: random.Random, first_day: date, spread_days: int, offset_days: int, calls: int, lengths: tuple[int, ...]
+    rng: random.Random,
+    first_day: date,
+    spread_days: int,
+    offset_days: int,
+    calls: int,
+    lengths: tuple[int, ...],
 ) -> list[HostCalendar]:
     hosts = []
     for number in range(1, 11):
@@ -89,7 +115,9 @@ def hosts_for(
             (first_day + timedelta(days=rng.randrange(30))).isoformat(): [] for _ in range(3)
         }
         hours = parse_working_hours(WEEK, days_off)
-        busy = calendar(rng, calls, first_day - timedelta(days=offset_days), spread_days, zone, lengths)
+        busy = calendar(
+            rng, calls, first_day - timedelta(days=offset_days), spread_days, zone, lengths
+        )
         hosts.append(HostCalendar(number, zone, hours, busy))
     return hosts
 
@@ -111,68 +139,87 @@ def summary(timings: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[round(0.95 * (len(ordered) - 1))]
 
 
+CALENDARS = [
+    # label, days the calls spread over, days of them before the range, call lengths
+    (
+        "calls a host over the 120 days around the range, 15-90 min",
+        120,
+        45,
+        (15, 30, 45, 60, 90),
+    ),
+    ("calls a host crowded into the range's 30 days, 15-30 min", 30, 0, (15, 15, 15, 30)),
+]
+
+
+def load(when: str) -> str:
+    return f"load average {when} " + " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
+def measure(
+    label: str, hosts: list[HostCalendar], now: datetime, first_day: date, args, profiler
+) -> None:
+    last_day = first_day + timedelta(days=29)
+    in_range = sum(
+        first_day <= call.start.astimezone(VISITOR_ZONE).date() <= last_day
+        for host in hosts
+        for call in host.busy
+    )
+    found = find_slots(RULES, hosts, now, first_day, last_day, VISITOR_ZONE)
+    slots = [slot for day in found.days.values() for slot in day]
+    print(
+        f"\n{args.calls:,} {label}: {sum(len(h.busy) for h in hosts):,} calls, "
+        f"{in_range:,} of them in the range; "
+        f"{len(slots):,} slots offered on {sum(bool(d) for d in found.days.values())} days, "
+        f"{sum(s.hosts_available for s in slots):,} (slot, host) pairs"
+    )
+
+    if profiler is not None:
+        profiler.enable()
+    timings, cpu = timed(
+        lambda: find_slots(RULES, hosts, now, first_day, last_day, VISITOR_ZONE),
+        args.repeat,
+        args.warmup,
+    )
+    if profiler is not None:
+        profiler.disable()
+    median, p95 = summary(timings)
+    print(
+        f"  find_slots, 30 days x 10 hosts:  median {median:6.2f} ms   p95 {p95:6.2f} ms   "
+        f"CPU {cpu:6.2f} ms/run   ({args.repeat} runs; target under 50 ms)"
+    )
+
+    offered = [slot.start for slot in slots] or [now + timedelta(days=1)]
+    picks = iter(random.Random(args.seed).choices(offered, k=args.repeat + args.warmup))
+    timings, cpu = timed(
+        lambda: check_start(RULES, hosts, now, next(picks)), args.repeat, args.warmup
+    )
+    median, p95 = summary(timings)
+    print(
+        f"  check_start, one offered start:  median {median:6.2f} ms   p95 {p95:6.2f} ms   "
+        f"CPU {cpu:6.2f} ms/run   ({args.repeat} runs)"
+    )
+
+
 def main(args: argparse.Namespace) -> None:
     now = datetime(2026, 3, 2, 16, 7, tzinfo=UTC)  # a Monday; the range crosses two DST changes
     first_day = now.astimezone(VISITOR_ZONE).date()
-    last_day = first_day + timedelta(days=29)
-    load_before = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    print(f"machine: {os.cpu_count()} CPUs, {load('before')}")
     print(
-        f"event: {RULES.duration_minutes} min on a {RULES.slot_interval_minutes}-min grid, buffers "
-        f"{RULES.buffer_before_minutes}/{RULES.buffer_after_minutes} min; visitor {VISITOR_ZONE.key}, "
-        f"{first_day} to {last_day}"
+        f"event: {RULES.duration_minutes} min on a {RULES.slot_interval_minutes}-min grid, "
+        f"buffers {RULES.buffer_before_minutes}/{RULES.buffer_after_minutes} min; "
+        f"visitor {VISITOR_ZONE.key}, 30 days from {first_day}"
     )
-
     profiler = None
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
-    for label, spread, offset, lengths in (
-        ("1,000 calls a host over the 120 days around the range, 15-90 min", 120, 45, (15, 30, 30, 45, 60, 90)),
-        ("1,000 calls a host crowded into the range's 30 days, 15-30 min", 30, 0, (15, 15, 15, 30)),
-    ):
-        rng = random.Random(args.seed)
-        hosts = hosts_for(rng, first_day, spread, offset, args.calls, lengths)
-        in_range = sum(
-            first_day <= call.start.astimezone(VISITOR_ZONE).date() <= last_day
-            for host in hosts
-            for call in host.busy
-        )
-        found = find_slots(RULES, hosts, now, first_day, last_day, VISITOR_ZONE)
-        slots = [slot for day in found.days.values() for slot in day]
-        print(
-            f"\n{label}: {sum(len(h.busy) for h in hosts):,} calls, {in_range:,} of them in the range; "
-            f"{len(slots):,} slots offered on {sum(bool(d) for d in found.days.values())} days, "
-            f"{sum(s.hosts_available for s in slots):,} (slot, host) pairs"
-        )
-        if profiler is not None:
-            profiler.enable()
-        timings, cpu = timed(
-            lambda: find_slots(RULES, hosts, now, first_day, last_day, VISITOR_ZONE), args.repeat, args.warmup
-        )
-        if profiler is not None:
-            profiler.disable()
-        median, p95 = summary(timings)
-        print(
-            f"  find_slots, 30 days x 10 hosts:  median {median:6.2f} ms   p95 {p95:6.2f} ms   "
-            f"CPU {cpu:6.2f} ms/run   ({args.repeat} runs; target under 50 ms)"
-        )
-
-        starts = [slot.start for slot in slots] or [now + timedelta(days=1)]
-        choices = [rng.choice(starts) for _ in range(args.repeat + args.warmup)]
-        picks = iter(choices)
-        timings, cpu = timed(lambda: check_start(RULES, hosts, now, next(picks)), args.repeat, args.warmup)
-        median, p95 = summary(timings)
-        print(
-            f"  check_start, one offered start:  median {median:6.2f} ms   p95 {p95:6.2f} ms   "
-            f"CPU {cpu:6.2f} ms/run   ({args.repeat} runs)"
-        )
-
-    load_after = os.getloadavg()
+    for label, spread, before, lengths in CALENDARS:
+        hosts = hosts_for(random.Random(args.seed), first_day, spread, before, args.calls, lengths)
+        measure(label, hosts, now, first_day, args, profiler)
     print(
-        f"\nload average after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} "
-        f"(other work on the machine inflates wall times; CPU per run is this process alone)"
+        f"\n{load('after')} (other work on the machine inflates wall times; "
+        f"CPU per run is this process alone)"
     )
     if profiler is not None:
         import pstats
@@ -186,7 +233,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=200, help="timed runs per figure")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seed", type=int, default=10)
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the find_slots runs")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the find_slots runs"
+    )
     return parser.parse_args(argv)
 
 

@@ -96,7 +96,10 @@ class Event:
 def kept_clear(host: Host, event: Event, start: datetime) -> bool:
     end = start + timedelta(minutes=event.duration)
     for call in host.busy:
-        widened_call = (start - timedelta(minutes=event.before), end + timedelta(minutes=event.after))
+        widened_call = (
+            start - timedelta(minutes=event.before),
+            end + timedelta(minutes=event.after),
+        )
         if widened_call[0] < call.end and call.start < widened_call[1]:
             return False
         widened_busy = (

@@ -1,5 +1,6 @@
 import random
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +45,11 @@ def test_then_the_lowest_number() -> None:
 
 
 def test_priorities_given_as_the_api_spells_them() -> None:
-    hosts = [HostCandidate("a", 1, "low"), HostCandidate("b", 2, "high"), HostCandidate("c", 3, "medium")]
+    hosts = [
+        HostCandidate("a", 1, "low"),
+        HostCandidate("b", 2, "high"),
+        HostCandidate("c", 3, "medium"),
+    ]
     assert numbers(rank_hosts(hosts)) == [2, 3, 1]
 
 
@@ -73,7 +78,7 @@ def test_rank_is_the_order_of_the_rules_whatever_the_input_order(hosts, shuffler
     shuffler.shuffle(shuffled)
     ranked = rank_hosts(shuffled)
     assert sorted(numbers(ranked)) == sorted(numbers(hosts))
-    for better, worse in zip(ranked, ranked[1:]):
+    for better, worse in pairwise(ranked):
         order = ["high", "medium", "low"]
         if better.priority != worse.priority:
             assert order.index(better.priority) < order.index(worse.priority)

@@ -97,7 +97,9 @@ def test_an_interval_ending_at_midnight() -> None:
 
 
 def test_overrides() -> None:
-    hosts = [host(date_overrides={"2026-03-02": [], "2026-03-07": [{"start": "10:00", "end": "12:00"}]})]
+    hosts = [
+        host(date_overrides={"2026-03-02": [], "2026-03-07": [{"start": "10:00", "end": "12:00"}]})
+    ]
     found = starts(open_rules(60), hosts, LONG_AGO, date(2026, 3, 2), date(2026, 3, 8))
     assert found[date(2026, 3, 2)] == []
     assert found[date(2026, 3, 3)][0] == "09:00"
@@ -107,7 +109,9 @@ def test_overrides() -> None:
 
 def test_back_to_back_calls_do_not_overlap() -> None:
     busy = [Busy(utc(2026, 3, 2, 10), utc(2026, 3, 2, 11))]
-    found = starts(open_rules(60), [host(working_hours=nine_to("13:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY)
+    found = starts(
+        open_rules(60), [host(working_hours=nine_to("13:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY
+    )
     assert found == {MONDAY: ["09:00", "11:00", "12:00"]}
 
 
@@ -117,22 +121,44 @@ def test_overlapping_and_nested_calls() -> None:
         Busy(utc(2026, 3, 2, 10, 30), utc(2026, 3, 2, 11)),  # inside the first
         Busy(utc(2026, 3, 2, 9, 30), utc(2026, 3, 2, 10, 15)),
     ]
-    found = starts(open_rules(30), [host(working_hours=nine_to("14:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY)
+    found = starts(
+        open_rules(30), [host(working_hours=nine_to("14:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY
+    )
     assert found == {MONDAY: ["09:00", "13:00", "13:30"]}
 
 
 def test_the_event_buffers_widen_the_call() -> None:
     busy = [Busy(utc(2026, 3, 2, 12), utc(2026, 3, 2, 13))]
     hosts = [host(working_hours=nine_to("17:00"), busy=busy)]
-    rules = open_rules(60, slot_interval_minutes=30, buffer_before_minutes=30, buffer_after_minutes=15)
+    rules = open_rules(
+        60, slot_interval_minutes=30, buffer_before_minutes=30, buffer_after_minutes=15
+    )
     # A call may end no later than 11:45 and start no earlier than 13:30.
     assert starts(rules, hosts, LONG_AGO, MONDAY, MONDAY) == {
-        MONDAY: ["09:00", "09:30", "10:00", "10:30", "13:30", "14:00", "14:30", "15:00", "15:30", "16:00"]
+        MONDAY: [
+            "09:00",
+            "09:30",
+            "10:00",
+            "10:30",
+            "13:30",
+            "14:00",
+            "14:30",
+            "15:00",
+            "15:30",
+            "16:00",
+        ]
     }
 
 
 def test_a_call_may_not_fall_in_another_bookings_buffers() -> None:
-    busy = [Busy(utc(2026, 3, 2, 12), utc(2026, 3, 2, 13), buffer_before_minutes=60, buffer_after_minutes=30)]
+    busy = [
+        Busy(
+            utc(2026, 3, 2, 12),
+            utc(2026, 3, 2, 13),
+            buffer_before_minutes=60,
+            buffer_after_minutes=30,
+        )
+    ]
     hosts = [host(working_hours=nine_to("17:00"), busy=busy)]
     rules = open_rules(60, slot_interval_minutes=30)
     assert starts(rules, hosts, LONG_AGO, MONDAY, MONDAY) == {
@@ -144,7 +170,9 @@ def test_buffers_facing_each_other_overlap_rather_than_add_up() -> None:
     # The booking's 30 minutes after and the event's 20 minutes before share one gap.
     busy = [Busy(utc(2026, 3, 2, 9), utc(2026, 3, 2, 10), buffer_after_minutes=30)]
     rules = open_rules(30, slot_interval_minutes=10, buffer_before_minutes=20)
-    found = starts(rules, [host(working_hours=nine_to("12:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY)
+    found = starts(
+        rules, [host(working_hours=nine_to("12:00"), busy=busy)], LONG_AGO, MONDAY, MONDAY
+    )
     assert found[MONDAY][0] == "10:30"
 
 
@@ -174,7 +202,11 @@ def test_hosts_free_at_a_start_in_host_order() -> None:
         host(5, working_hours=nine_to("11:00", start="10:00")),
     ]
     found = find_slots(open_rules(60), hosts, LONG_AGO, MONDAY, MONDAY, ZoneInfo("UTC"))
-    assert [(s.start.hour, s.hosts_available) for s in found.days[MONDAY]] == [(9, 1), (10, 3), (11, 1)]
+    assert [(s.start.hour, s.hosts_available) for s in found.days[MONDAY]] == [
+        (9, 1),
+        (10, 3),
+        (11, 1),
+    ]
     assert found.free_hosts(utc(2026, 3, 2, 10)) == (7, 3, 5)
     assert found.free_hosts(utc(2026, 3, 2, 9)) == (3,)
     assert found.free_hosts(utc(2026, 3, 2, 9, 30)) == ()
@@ -184,46 +216,90 @@ def test_hosts_free_at_a_start_in_host_order() -> None:
 
 def test_new_york_host_keeps_nine_oclock_across_both_changes() -> None:
     ny = [host(zone="America/New_York")]
-    spring = find_slots(open_rules(480), ny, LONG_AGO, date(2026, 3, 6), date(2026, 3, 9), ZoneInfo("UTC"))
-    assert [s.start for slots in spring.days.values() for s in slots] == [utc(2026, 3, 6, 14), utc(2026, 3, 9, 13)]
-    autumn = find_slots(open_rules(480), ny, LONG_AGO, date(2026, 10, 30), date(2026, 11, 2), ZoneInfo("UTC"))
-    assert [s.start for slots in autumn.days.values() for s in slots] == [utc(2026, 10, 30, 13), utc(2026, 11, 2, 14)]
+    spring = find_slots(
+        open_rules(480), ny, LONG_AGO, date(2026, 3, 6), date(2026, 3, 9), ZoneInfo("UTC")
+    )
+    assert [s.start for slots in spring.days.values() for s in slots] == [
+        utc(2026, 3, 6, 14),
+        utc(2026, 3, 9, 13),
+    ]
+    autumn = find_slots(
+        open_rules(480), ny, LONG_AGO, date(2026, 10, 30), date(2026, 11, 2), ZoneInfo("UTC")
+    )
+    assert [s.start for slots in autumn.days.values() for s in slots] == [
+        utc(2026, 10, 30, 13),
+        utc(2026, 11, 2, 14),
+    ]
 
 
 def test_a_grid_crossing_the_spring_forward_gap_steps_in_elapsed_time() -> None:
     # New York, Sunday 8 March 2026, 00:00-05:00 local is 4 real hours (05:00Z-09:00Z).
     working = {"sunday": [{"start": "00:00", "end": "05:00"}]}
-    found = starts(open_rules(45), [host(zone="America/New_York", working_hours=working)],
-                   LONG_AGO, date(2026, 3, 8), date(2026, 3, 8), "America/New_York")
+    found = starts(
+        open_rules(45),
+        [host(zone="America/New_York", working_hours=working)],
+        LONG_AGO,
+        date(2026, 3, 8),
+        date(2026, 3, 8),
+        "America/New_York",
+    )
     assert found == {date(2026, 3, 8): ["00:00", "00:45", "01:30", "03:15", "04:00"]}
 
 
 def test_the_repeated_hour_at_fall_back_is_bookable_twice() -> None:
     working = {"sunday": [{"start": "00:00", "end": "03:00"}]}
-    found = find_slots(open_rules(60), [host(zone="America/New_York", working_hours=working)],
-                       LONG_AGO, date(2026, 11, 1), date(2026, 11, 1), ZoneInfo("America/New_York"))
+    found = find_slots(
+        open_rules(60),
+        [host(zone="America/New_York", working_hours=working)],
+        LONG_AGO,
+        date(2026, 11, 1),
+        date(2026, 11, 1),
+        ZoneInfo("America/New_York"),
+    )
     assert [s.start for s in found.days[date(2026, 11, 1)]] == [
-        utc(2026, 11, 1, 4), utc(2026, 11, 1, 5), utc(2026, 11, 1, 6), utc(2026, 11, 1, 7),
+        utc(2026, 11, 1, 4),
+        utc(2026, 11, 1, 5),
+        utc(2026, 11, 1, 6),
+        utc(2026, 11, 1, 7),
     ]  # 00:00 EDT, 01:00 EDT, 01:00 EST, 02:00 EST
 
 
 def test_lord_howe_moves_by_half_an_hour() -> None:
     lord_howe = [host(zone="Australia/Lord_Howe")]
-    found = find_slots(open_rules(480), lord_howe, LONG_AGO, date(2026, 10, 1), date(2026, 10, 5), ZoneInfo("UTC"))
+    found = find_slots(
+        open_rules(480), lord_howe, LONG_AGO, date(2026, 10, 1), date(2026, 10, 5), ZoneInfo("UTC")
+    )
     assert [s.start for slots in found.days.values() for s in slots] == [
         utc(2026, 10, 1, 22, 30),  # Friday 2 October, 09:00 +10:30
         utc(2026, 10, 4, 22),  # Monday 5 October, 09:00 +11:00
         utc(2026, 10, 5, 22),
     ]
-    local = starts(open_rules(480), lord_howe, LONG_AGO, date(2026, 10, 2), date(2026, 10, 5), "Australia/Lord_Howe")
+    local = starts(
+        open_rules(480),
+        lord_howe,
+        LONG_AGO,
+        date(2026, 10, 2),
+        date(2026, 10, 5),
+        "Australia/Lord_Howe",
+    )
     assert local == {
-        date(2026, 10, 2): ["09:00"], date(2026, 10, 3): [], date(2026, 10, 4): [], date(2026, 10, 5): ["09:00"],
+        date(2026, 10, 2): ["09:00"],
+        date(2026, 10, 3): [],
+        date(2026, 10, 4): [],
+        date(2026, 10, 5): ["09:00"],
     }
 
 
 def test_kathmandu_host_seen_from_los_angeles() -> None:
     kathmandu = [host(zone="Asia/Kathmandu", working_hours=nine_to("11:00", day="tuesday"))]
-    found = starts(open_rules(60), kathmandu, LONG_AGO, date(2026, 3, 2), date(2026, 3, 3), "America/Los_Angeles")
+    found = starts(
+        open_rules(60),
+        kathmandu,
+        LONG_AGO,
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+        "America/Los_Angeles",
+    )
     # Tuesday 09:00 +05:45 is 03:15Z, Monday 19:15 in Los Angeles (PST, -08:00).
     assert found == {date(2026, 3, 2): ["19:15", "20:15"], date(2026, 3, 3): []}
 
@@ -249,7 +325,9 @@ def test_range_rules(first: date, last: date, rule: str) -> None:
 
 
 def test_a_range_of_31_days_is_allowed() -> None:
-    found = find_slots(open_rules(30), [host()], LONG_AGO, date(2026, 3, 1), date(2026, 3, 31), ZoneInfo("UTC"))
+    found = find_slots(
+        open_rules(30), [host()], LONG_AGO, date(2026, 3, 1), date(2026, 3, 31), ZoneInfo("UTC")
+    )
     assert len(found.days) == 31
 
 
@@ -288,8 +366,14 @@ CHECK_NOW = utc(2026, 3, 2, 8)
 
 def checked(start: datetime, **rules) -> Verdict:
     hosts = [
-        host(1, working_hours=nine_to("12:00"), busy=[Busy(utc(2026, 3, 2, 11), utc(2026, 3, 2, 12))]),
-        host(2, working_hours=nine_to("11:00", start="10:00"), busy=[Busy(utc(2026, 3, 2, 10), utc(2026, 3, 2, 11))]),
+        host(
+            1, working_hours=nine_to("12:00"), busy=[Busy(utc(2026, 3, 2, 11), utc(2026, 3, 2, 12))]
+        ),
+        host(
+            2,
+            working_hours=nine_to("11:00", start="10:00"),
+            busy=[Busy(utc(2026, 3, 2, 10), utc(2026, 3, 2, 11))],
+        ),
     ]
     return check_start(BookingRules(60, **rules), hosts, CHECK_NOW, start)
 
@@ -322,8 +406,14 @@ def test_check_start_names_the_free_hosts() -> None:
 def test_check_start_window_edges() -> None:
     rules = BookingRules(60, minimum_notice_minutes=60, booking_window_days=1)
     now = utc(2026, 3, 2, 8)
-    hosts = [host(working_hours={"monday": [{"start": "00:00", "end": "24:00"}],
-                                 "tuesday": [{"start": "00:00", "end": "24:00"}]})]
+    hosts = [
+        host(
+            working_hours={
+                "monday": [{"start": "00:00", "end": "24:00"}],
+                "tuesday": [{"start": "00:00", "end": "24:00"}],
+            }
+        )
+    ]
     assert check_start(rules, hosts, now, utc(2026, 3, 2, 9)).verdict is Verdict.OFFERED
     assert check_start(rules, hosts, now, utc(2026, 3, 3, 7)).verdict is Verdict.OFFERED
     assert check_start(rules, hosts, now, utc(2026, 3, 3, 8)).verdict is Verdict.BEYOND_WINDOW
@@ -369,23 +459,33 @@ def scenarios(draw: st.DrawFn):
     hosts = []
     for id in range(1, draw(st.integers(1, 3)) + 1):
         busy = [
-            Busy(range_start + timedelta(minutes=at), range_start + timedelta(minutes=at + length), before, after)
+            Busy(
+                range_start + timedelta(minutes=at),
+                range_start + timedelta(minutes=at + length),
+                before,
+                after,
+            )
             for at, length, before, after in draw(calls)
         ]
         overrides = {
-            (first_day + timedelta(days=n)).isoformat(): ranges for n, ranges in draw(override_days).items()
+            (first_day + timedelta(days=n)).isoformat(): ranges
+            for n, ranges in draw(override_days).items()
         }
         zone = first_zone if id == 1 else draw(st.sampled_from(ZONES))
         hosts.append(Host(id, zone, draw(weeks), overrides, busy))
     return event, hosts, now, first_day, last_day, draw(st.sampled_from(VISITOR_ZONES))
 
 
-def implementation_inputs(event: Event, hosts: list[Host]) -> tuple[BookingRules, list[HostCalendar]]:
+def implementation_inputs(
+    event: Event, hosts: list[Host]
+) -> tuple[BookingRules, list[HostCalendar]]:
     rules = BookingRules(
         event.duration, event.interval, event.notice, event.window_days, event.before, event.after
     )
     calendars = [
-        HostCalendar(h.id, ZoneInfo(h.zone), parse_working_hours(h.working_hours, h.date_overrides), h.busy)
+        HostCalendar(
+            h.id, ZoneInfo(h.zone), parse_working_hours(h.working_hours, h.date_overrides), h.busy
+        )
         for h in hosts
     ]
     return rules, calendars
@@ -400,7 +500,9 @@ def test_find_slots_matches_oracle(scenario) -> None:
 
     expected = oracle_slots(event, hosts, now, first_day, last_day, zone)
     assert {s.start: list(s.free_hosts) for slots in found.days.values() for s in slots} == expected
-    assert list(found.days) == [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    assert list(found.days) == [
+        first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)
+    ]
     for day, slots in found.days.items():
         assert [s.start for s in slots] == sorted(s.start for s in slots)
         for slot in slots:
@@ -420,12 +522,18 @@ def test_check_start_matches_oracle_and_agrees_with_find_slots(scenario, data) -
     range_start = datetime.combine(first_day, datetime.min.time(), UTC)
     offered = [s.start for slots in found.days.values() for s in slots]
     anywhere = st.integers(-1440, 6 * 1440).map(lambda m: range_start + timedelta(minutes=m))
-    near_a_slot = st.sampled_from(offered).flatmap(
-        lambda s: st.integers(-90, 90).map(lambda m: s + timedelta(minutes=m))
-    ) if offered else anywhere
+    near_a_slot = (
+        st.sampled_from(offered).flatmap(
+            lambda s: st.integers(-90, 90).map(lambda m: s + timedelta(minutes=m))
+        )
+        if offered
+        else anywhere
+    )
     requested = data.draw(st.lists(anywhere | near_a_slot, min_size=1, max_size=12))
     edges = [now + timedelta(minutes=event.notice), now + timedelta(days=event.window_days)]
-    requested += [edge + shift for edge in edges for shift in (-event.step, timedelta(0), event.step)]
+    requested += [
+        edge + shift for edge in edges for shift in (-event.step, timedelta(0), event.step)
+    ]
 
     for start in requested + offered[:20]:
         result = check_start(rules, calendars, now, start)

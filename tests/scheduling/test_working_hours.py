@@ -1,4 +1,5 @@
 from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +24,7 @@ ZONES = [
     "Asia/Kolkata",  # +05:30
     "Asia/Kathmandu",  # +05:45
     "Pacific/Chatham",  # +12:45 / +13:45
+    "America/Santiago",  # changes at midnight
     "UTC",
 ]
 # Days on which those zones change offset in 2026.
@@ -31,6 +33,7 @@ CHANGE_DAYS = {
     "Europe/London": [date(2026, 3, 29), date(2026, 10, 25)],  # 01:00 / 02:00, one hour
     "Australia/Lord_Howe": [date(2026, 4, 5), date(2026, 10, 4)],  # 02:00, half an hour
     "Pacific/Chatham": [date(2026, 4, 5), date(2026, 9, 27)],  # 03:45 / 02:45, one hour
+    "America/Santiago": [date(2026, 4, 5), date(2026, 9, 6)],  # 00:00 / 24:00, one hour
 }
 
 
@@ -168,7 +171,12 @@ def test_working_hours_rules(working_hours, field: str, rule: str) -> None:
             "must be after start",
         ),
         (
-            {"2026-12-27": [{"start": "10:00", "end": "14:00"}, {"start": "12:00", "end": "15:00"}]},
+            {
+                "2026-12-27": [
+                    {"start": "10:00", "end": "14:00"},
+                    {"start": "12:00", "end": "15:00"},
+                ]
+            },
             "date_overrides.2026-12-27[1].start",
             "overlaps",
         ),
@@ -206,10 +214,14 @@ def test_nine_to_five_keeps_local_time_across_spring_forward() -> None:
 def test_whole_day_lasts_the_real_time_between_midnights() -> None:
     whole_day = hours(sunday=[("00:00", "24:00")])
     # New York falls back on 1 November 2026: a 25-hour Sunday.
-    [(start, end)] = intervals("America/New_York", whole_day, utc(2026, 11, 1, 12), utc(2026, 11, 1, 13))
+    [(start, end)] = intervals(
+        "America/New_York", whole_day, utc(2026, 11, 1, 12), utc(2026, 11, 1, 13)
+    )
     assert (start, end - start) == (utc(2026, 11, 1, 4), timedelta(hours=25))
     # Lord Howe springs forward by 30 minutes on 4 October 2026: a 23.5-hour Sunday.
-    [(start, end)] = intervals("Australia/Lord_Howe", whole_day, utc(2026, 10, 4), utc(2026, 10, 4, 1))
+    [(start, end)] = intervals(
+        "Australia/Lord_Howe", whole_day, utc(2026, 10, 4), utc(2026, 10, 4, 1)
+    )
     assert (start, end - start) == (utc(2026, 10, 3, 13, 30), timedelta(hours=23, minutes=30))
 
 
@@ -223,12 +235,14 @@ def test_intervals_are_whole_and_only_those_overlapping() -> None:
 
 def test_the_spring_forward_gap_moves_wall_times_forward() -> None:
     # New York, 8 March 2026: 02:00-03:00 does not exist. 02:30 reads as 03:30 EDT, so
-    # 01:00-02:30 and 03:00-05:00 overlap in real time, and 02:00-02:30 is no time at all.
-    working = {"2026-03-08": [
-        {"start": "01:00", "end": "02:30"},
-        {"start": "02:30", "end": "03:00"},
-        {"start": "03:00", "end": "05:00"},
-    ]}
+    # 01:00-02:30 and 03:00-05:00 overlap in real time, and 02:30-03:00 runs backwards.
+    working = {
+        "2026-03-08": [
+            {"start": "01:00", "end": "02:30"},
+            {"start": "02:30", "end": "03:00"},
+            {"start": "03:00", "end": "05:00"},
+        ]
+    }
     found = intervals("America/New_York", {}, utc(2026, 3, 8), utc(2026, 3, 9), working)
     assert found == [
         (utc(2026, 3, 8, 6), utc(2026, 3, 8, 7, 30)),
@@ -236,10 +250,47 @@ def test_the_spring_forward_gap_moves_wall_times_forward() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "start, end, expected",
+    [
+        ("02:00", "02:30", [(utc(2026, 3, 8, 7), utc(2026, 3, 8, 7, 30))]),  # 03:00-03:30 EDT
+        ("02:00", "03:00", []),  # both read as 03:00 EDT
+        ("02:15", "03:00", []),  # 03:15 EDT to 03:00 EDT
+        ("02:15", "03:30", [(utc(2026, 3, 8, 7, 15), utc(2026, 3, 8, 7, 30))]),
+    ],
+)
+def test_intervals_inside_the_gap(start: str, end: str, expected: list) -> None:
+    working = {"2026-03-08": [{"start": start, "end": end}]}
+    found = intervals("America/New_York", {}, utc(2026, 3, 8), utc(2026, 3, 9), working)
+    assert found == expected
+
+
+def test_changes_at_midnight() -> None:
+    # Santiago falls back at midnight on 5 April 2026 (Saturday 23:00-24:00 happens twice):
+    # 24:00 is the midnight after both, so Saturday 22:00-24:00 lasts three hours.
+    saturday_night = {"saturday": [{"start": "22:00", "end": "24:00"}]}
+    found = intervals("America/Santiago", saturday_night, utc(2026, 4, 4), utc(2026, 4, 6))
+    assert found == [(utc(2026, 4, 5, 1), utc(2026, 4, 5, 4))]
+    # It springs forward at midnight on 6 September: Sunday 00:00-01:00 does not exist, so
+    # Saturday's 24:00 is the change, and Sunday's first hour is no time.
+    night = {
+        "saturday": [{"start": "22:00", "end": "24:00"}],
+        "sunday": [{"start": "00:00", "end": "01:00"}, {"start": "01:00", "end": "02:00"}],
+    }
+    found = intervals("America/Santiago", night, utc(2026, 9, 5), utc(2026, 9, 7))
+    assert found == [
+        (utc(2026, 9, 6, 2), utc(2026, 9, 6, 4)),  # 22:00 -04 to 01:00 -03
+        (utc(2026, 9, 6, 4), utc(2026, 9, 6, 5)),  # 01:00 -03 to 02:00 -03
+    ]
+
+
 def test_an_ambiguous_end_takes_the_first_instant() -> None:
     # New York, 1 November 2026: 01:00-02:00 happens twice; 01:30 is the EDT one.
     found = intervals(
-        "America/New_York", {}, utc(2026, 11, 1), utc(2026, 11, 2),
+        "America/New_York",
+        {},
+        utc(2026, 11, 1),
+        utc(2026, 11, 2),
         {"2026-11-01": [{"start": "00:00", "end": "01:30"}, {"start": "01:30", "end": "03:00"}]},
     )
     assert found == [
@@ -269,7 +320,7 @@ _CUTS = st.sampled_from([1, 5, 15, 30, 60]).flatmap(
 @st.composite
 def _day_ranges(draw: st.DrawFn) -> list[dict[str, str]]:
     cuts = draw(_CUTS)
-    chosen = [(a, b) for a, b in zip(cuts, cuts[1:]) if draw(st.booleans())]
+    chosen = [(a, b) for a, b in pairwise(cuts) if draw(st.booleans())]
     return [{"start": clock(a), "end": clock(b)} for a, b in chosen]
 
 

@@ -108,7 +108,9 @@ def parse_working_hours(working_hours: Any, date_overrides: Any = None) -> Worki
 
 def _parse_ranges(items: Any, where: str) -> tuple[LocalRange, ...]:
     if not isinstance(items, list | tuple):
-        raise ScheduleError(where, 'must be a list of {"start": "HH:MM", "end": "HH:MM"}; [] for none')
+        raise ScheduleError(
+            where, 'must be a list of {"start": "HH:MM", "end": "HH:MM"}; [] for none'
+        )
     if len(items) > MAX_INTERVALS_PER_DAY:
         raise ScheduleError(where, f"at most {MAX_INTERVALS_PER_DAY} intervals a day")
     ranges: list[LocalRange] = []
@@ -125,7 +127,8 @@ def _parse_ranges(items: Any, where: str) -> tuple[LocalRange, ...]:
             raise ScheduleError(f"{at}.end", "must be after start")
         if ranges and start < ranges[-1].start:
             raise ScheduleError(
-                f"{at}.start", "intervals must be sorted by start; this one starts before the previous"
+                f"{at}.start",
+                "intervals must be sorted by start; this one starts before the previous",
             )
         if ranges and start < ranges[-1].end:
             raise ScheduleError(
@@ -170,9 +173,7 @@ def _instant(day: date, minute: int, time_zone: ZoneInfo) -> datetime:
     return to_utc(day, time(minute // 60, minute % 60), time_zone)
 
 
-def working_intervals(
-    hours: WorkingHours, time_zone: ZoneInfo, within: Interval
-) -> list[Interval]:
+def working_intervals(hours: WorkingHours, time_zone: ZoneInfo, within: Interval) -> list[Interval]:
     """
     The host's working intervals that overlap `within`, whole (not clipped, so that a slot
     grid stays anchored at their starts), sorted by start.
@@ -180,8 +181,8 @@ def working_intervals(
     Each is `[instant of local start, instant of local end)` on its local date, `24:00`
     being the next midnight. A day's intervals never overlap on the wall clock, but in the
     spring-forward gap the real instants can: 01:00-02:30 and 03:00-05:00 in New York on
-    its change day are 06:00-07:30Z and 07:00-09:00Z, and both are kept. An interval lying
-    wholly in the gap (02:00-02:30 there) or turned backwards by it is no time and dropped.
+    its change day are 06:00-07:30Z and 07:00-09:00Z, and both are kept. 02:00-02:30 there
+    is 03:00-03:30 EDT; 02:00-03:00 and 02:30-03:00 come to no time and are dropped.
     Intervals of consecutive days, or of one day that touch, are not merged: a call fits
     inside one interval.
     """
@@ -373,11 +374,14 @@ def _free_starts(
     rules: BookingRules, host: HostCalendar, earliest: datetime, latest: datetime
 ) -> list[int]:
     """The host's grid starts in `[earliest, latest)` that it is free for, in microseconds."""
-    duration, step = rules.duration_minutes * _MINUTE, rules.slot_interval // _MICROSECOND
+    duration = rules.duration_minutes * _MINUTE
+    step = (rules.slot_interval_minutes or rules.duration_minutes) * _MINUTE
     lead = rules.buffer_before_minutes * _MINUTE
     tail = duration + rules.buffer_after_minutes * _MINUTE
     blocked_starts, reach = _blocked(
-        rules, host.busy, Interval(earliest - rules.buffer_before, latest + rules.duration + rules.buffer_after)
+        rules,
+        host.busy,
+        Interval(earliest - rules.buffer_before, latest + rules.duration + rules.buffer_after),
     )
     low, high = _micros(earliest), _micros(latest)
     free = []
@@ -443,7 +447,9 @@ def _blocked(
             for call in busy
             if call.start < high_reach
             and low_reach < call.end
-            and (call.buffer_before_minutes > event_after or call.buffer_after_minutes > event_before)
+            and (
+                call.buffer_before_minutes > event_after or call.buffer_after_minutes > event_before
+            )
         ]:
             start = _micros(call.start) - widen_before.get(call.buffer_before_minutes, 0)
             end = _micros(call.end) + widen_after.get(call.buffer_after_minutes, 0)
