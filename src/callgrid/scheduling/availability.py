@@ -133,7 +133,7 @@ def _parse_ranges(items: Any, where: str) -> tuple[LocalRange, ...]:
         if ranges and start < ranges[-1].end:
             raise ScheduleError(
                 f"{at}.start",
-                f"overlaps the previous interval, which ends at {format_clock(ranges[-1].end)}",
+                f"overlaps the previous interval, which ends at {_format_clock(ranges[-1].end)}",
             )
         ranges.append(LocalRange(start, end))
     return tuple(ranges)
@@ -159,7 +159,7 @@ def _parse_date(value: Any, at: str) -> date:
     raise ScheduleError(at, "must be a real date YYYY-MM-DD")
 
 
-def format_clock(minute: int) -> str:
+def _format_clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
