@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import ResourceClosedError
+from sqlalchemy.exc import IntegrityError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -41,8 +41,11 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
     changes are committed (at once on SQLite, where the section commits itself; at the
     session's commit elsewhere)."""
     engine = session.bind  # the AsyncEngine
-    if engine.dialect.name == "sqlite" and not session.in_transaction():
-        result = await _run_on_driver_thread(engine, section)
+    if not session.in_transaction():
+        if engine.dialect.name == "sqlite":
+            result = await _run_on_driver_thread(engine, section)
+        else:
+            result = await _run_on_asyncpg(engine, section)
         if after_commit is not None:
             after_commit()
         return result
@@ -71,10 +74,9 @@ async def read_rows(session: AsyncSession, statement: Executable, parameters: di
     if engine.dialect.name == "sqlite":
         async with _pooled(engine) as driver:
             return await driver._execute(_execute, driver._conn, engine.dialect, statement, parameters)
-    # Elsewhere, without BEGIN and ROLLBACK around it: two round trips fewer.
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        return [tuple(row) for row in (await connection.execute(statement, parameters)).all()]
+    # PostgreSQL: on asyncpg's connection, without BEGIN and ROLLBACK around it.
+    async with _pooled(engine) as driver:
+        return await _execute_asyncpg(driver, engine.dialect, statement, parameters)
 
 
 def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -86,10 +88,11 @@ def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -
 
 @asynccontextmanager
 async def _pooled(engine) -> AsyncIterator[Any]:
-    """aiosqlite's connection, checked out of the engine's pool (for the write engine, the
-    process's one write connection: this is where a writer waits for its turn). `_execute`
-    runs a function on its thread and `_conn` is the sqlite3 connection: aiosqlite has no
-    public way to run several statements in one call."""
+    """The driver's own connection (aiosqlite's or asyncpg's), checked out of the engine's
+    pool (for SQLite's write engine, the process's one write connection: this is where a
+    writer waits for its turn). aiosqlite's `_execute` runs a function on its thread and
+    `_conn` is the sqlite3 connection: aiosqlite has no public way to run several statements
+    in one call."""
     pooled = await engine.raw_connection()
     try:
         yield pooled.driver_connection
@@ -100,6 +103,49 @@ async def _pooled(engine) -> AsyncIterator[Any]:
 async def _run_on_driver_thread(engine, section: Section[T]) -> T:
     async with _pooled(engine) as driver:
         return await driver._execute(_run_sqlite, driver._conn, engine.dialect, section)
+
+
+async def _run_on_asyncpg(engine, section: Section[T]) -> T:
+    """The section in a transaction of its own on asyncpg's connection: each statement one
+    round trip, without the session and engine layers around each."""
+    async with _pooled(engine) as driver:
+        try:
+            async with driver.transaction():
+                rows: list[tuple] | None = None
+                while True:
+                    try:
+                        statement, parameters = section.send(rows)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    rows = await _execute_asyncpg(driver, engine.dialect, statement, parameters)
+        except asyncpg_errors() as exc:
+            if getattr(exc, "sqlstate", "").startswith("23"):  # integrity: as SQLAlchemy says it
+                raise IntegrityError(None, None, exc) from exc
+            raise
+    return result
+
+
+def asyncpg_errors() -> type[Exception]:
+    import asyncpg
+
+    return asyncpg.PostgresError
+
+
+async def _execute_asyncpg(driver, dialect: Dialect, statement: Executable, parameters: Parameters) -> list[tuple]:
+    if isinstance(parameters, dict) or parameters is None:
+        given = parameters or {}
+        is_insert = getattr(statement, "is_insert", False)
+        compiled = _compile(statement, dialect, tuple(given) if is_insert else None)
+        if compiled.results:
+            return [compiled.row(tuple(record)) for record in await driver.fetch(compiled.sql, *compiled.parameters(given))]
+        await driver.execute(compiled.sql, *compiled.parameters(given))
+        return []
+    if not parameters:
+        return []
+    compiled = _compile(statement, dialect, tuple(parameters[0]))
+    await driver.executemany(compiled.sql, [compiled.parameters(item) for item in parameters])
+    return []
 
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
@@ -119,6 +165,15 @@ def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
         raise
 
 
+def _result_processor(type_, dialect: Dialect):
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None)
+    except Exception:
+        # A processor that must know the driver's column type code (asyncpg's NUMERIC): the
+        # driver's own value is already the type's (asyncpg returns Decimal for numeric).
+        return None
+
+
 class _Compiled:
     """A statement compiled for SQLite: its SQL, its parameters' order with their converters,
     and its result columns' converters."""
@@ -131,9 +186,7 @@ class _Compiled:
         for name in self.names:
             bind = compiled.binds[name]
             self.binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind))
-        self.results = []
-        for column in getattr(statement, "selected_columns", ()):
-            self.results.append(column.type.dialect_impl(dialect).result_processor(dialect, None))
+        self.results = [_result_processor(column.type, dialect) for column in getattr(statement, "selected_columns", ())]
 
     def parameters(self, given: dict[str, Any]) -> tuple:
         values = []
@@ -146,11 +199,11 @@ class _Compiled:
         return tuple(process(value) if process is not None else value for process, value in zip(self.results, raw))
 
 
-_compiled: dict[tuple[int, tuple[str, ...] | None], tuple[Executable, _Compiled]] = {}
+_compiled: dict[tuple[int, str, tuple[str, ...] | None], tuple[Executable, _Compiled]] = {}
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled:
-    key = (id(statement), keys)
+    key = (id(statement), dialect.name, keys)
     found = _compiled.get(key)
     if found is None or found[0] is not statement:
         found = _compiled[key] = (statement, _Compiled(statement, dialect, keys))
