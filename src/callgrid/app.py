@@ -10,6 +10,11 @@ from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.limits import RequestGuard
+from callgrid.rooms.endpoints import router as rooms_router
+from callgrid.rooms.hub import make_hub
+from callgrid.rooms.live import LiveRooms
+from callgrid.rooms.tokens import load_signer
+from callgrid.rooms.websocket import router as rooms_live_router
 from callgrid.tenancy.auth import KeyCache
 from callgrid.tenancy.endpoints import router as tenancy_router
 from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
@@ -29,13 +34,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.state.engine = database.engine
         app.state.sessionmaker = database.read
         try:
-            # Webhook delivery inside this process, unless `callgrid worker` processes do it;
-            # the planner's statistics kept current (callgrid.db.maintenance).
-            async with (
-                embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
-                periodic_statistics(database, settings.analyze_interval_seconds),
-            ):
-                yield
+            # Live rooms: the signer of join tokens and room keys (the server secret), and the
+            # presence hub (in this process, or shared through Redis).
+            signer = await load_signer(database, settings.secret_key)
+            app.state.rooms = LiveRooms(database, settings, signer, make_hub(settings), clock=lambda: app.state.clock())
+            await app.state.rooms.start()
+            try:
+                # Webhook delivery inside this process, unless `callgrid worker` processes do it;
+                # the planner's statistics kept current (callgrid.db.maintenance).
+                async with (
+                    embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
+                    periodic_statistics(database, settings.analyze_interval_seconds),
+                ):
+                    yield
+            finally:
+                await app.state.rooms.stop()
         finally:
             await database.dispose()
 
@@ -59,6 +72,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(video_calls_router)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)
+    app.include_router(rooms_router)
+    app.include_router(rooms_live_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -1,4 +1,5 @@
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,10 +53,32 @@ class Settings(BaseSettings):
     webhook_retention_days: float = Field(default=30.0, ge=0)
     run_embedded_worker: bool = Field(default=True)
 
+    # Rooms. Signs join tokens and room keys; unset: a secret generated on the first start and
+    # kept in the database (every process of an installation then reads the same one).
+    secret_key: str | None = Field(default=None, min_length=16)
+    # A live participant not heard from for this long is dropped (close code 4408).
+    heartbeat_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # RTCIceServer objects for the room page (JSON), e.g. [{"urls": "stun:turn.example.com"}].
+    ice_servers: list[dict[str, Any]] = Field(default_factory=list)
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         parse_schedule(value)
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_servers(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, server in enumerate(value):
+            urls = server.get("urls")
+            if not (isinstance(urls, str) and urls) and not (
+                isinstance(urls, list) and urls and all(isinstance(u, str) and u for u in urls)
+            ):
+                raise ValueError(f"ice_servers[{index}].urls must be a URL or a list of URLs (stun:, turn:, turns:)")
+            unknown = set(server) - {"urls", "username", "credential"}
+            if unknown:
+                raise ValueError(f"ice_servers[{index}] has unknown keys {sorted(unknown)}")
         return value
 
 

@@ -32,7 +32,9 @@ async def test_create_answers_201_with_the_detail(app, tenant):
     assert data["created_at"] == data["updated_at"]
     assert around_now(data["created_at"])
     [moderator] = data["participants"]
-    assert set(moderator) == {"id", "unique_id", "display_name", "role"}
+    assert set(moderator) == {"id", "unique_id", "display_name", "role", "join_url"}
+    # Their personal link into the appointment's room (tests/rooms check it lets them in as host).
+    assert moderator["join_url"].startswith(f"http://callgrid.test/rooms/{data['id']}?token=")
     assert moderator["unique_id"] == "admin@example.com"
     assert moderator["display_name"] == "Admin User"
     assert moderator["role"] == "moderator"

@@ -115,8 +115,10 @@ async def test_update_cancel_and_participants_each_emit_their_event(service_sess
     assert [t for t, _ in await events(service_session, organization_id)] == [
         "appointment.created", "appointment.updated", "appointment.participants_added",
         "appointment.participants_removed", "appointment.cancelled",
+        "room.terminated",  # the appointment's room ends with it
     ]
-    (_, last) = (await events(service_session, organization_id))[-1]
+    (_, last), (_, room) = (await events(service_session, organization_id))[-2:]
+    assert (room["id"], room["is_terminated"]) == (str(call.id), True)
     assert last["status"] == "cancelled" and last["title"] == "Follow-up"
     with pytest.raises(Conflict) as caught:
         await service.update(service_session, call, AppointmentUpdate(title="again"), NOW)

@@ -32,7 +32,8 @@ async def test_a_call_has_the_seed_fields(tenant):
     assert call["videocallType"] == "group"
     assert call["ongoingCallType"] == "workshop"
     assert call["platform"] == "callgrid"
-    assert call["meetingUrl"] == f"http://callgrid.test/join/{created['_id']}"
+    # The call's room page with its room key (tests/rooms check that the key lets one in).
+    assert re.fullmatch(rf"http://callgrid\.test/rooms/{created['_id']}\?key=[A-Za-z0-9_-]{{22}}", call["meetingUrl"])
     assert call["whitelabelHost"] is None
     assert call["groupId"] is None
     assert call["timezoneName"] == "Asia/Calcutta"
@@ -50,8 +51,9 @@ async def test_a_call_has_the_seed_fields(tenant):
     assert product["recurringType"] == "MONTHLY"
     assert product["noOfDays"] == 30
     assert TIMESTAMP.match(product["createdAt"]) and TIMESTAMP.match(product["updatedAt"])
-    # One call reads the same through GET /{id}.
+    # One call reads the same through GET /{id}, whose detail adds the host's own link.
     one = (await tenant.client.get(f"{BASE}/{created['_id']}")).json()
+    assert one.pop("hostMeetingUrl").startswith(f"http://callgrid.test/rooms/{created['_id']}?token=")
     assert one == call
 
 
@@ -90,10 +92,11 @@ async def test_registered_whitelabel_host_is_used_in_urls(tenant, mango):
         page = await listed(tenant, headers={"x-whitelabel-host": header})
         [call] = page["data"][0]["calls"]
         assert call["whitelabelHost"] == "calls.acme.test"
-        assert call["meetingUrl"] == f"https://calls.acme.test/join/{created['_id']}"
+        assert call["meetingUrl"].startswith(f"https://calls.acme.test/rooms/{created['_id']}?key=")
         assert call["creator"]["host"] == "calls.acme.test"
     one = (await tenant.client.get(f"{BASE}/{created['_id']}", headers={"x-whitelabel-host": "calls.acme.test"})).json()
-    assert one["meetingUrl"] == f"https://calls.acme.test/join/{created['_id']}"
+    assert one["meetingUrl"] == call["meetingUrl"]
+    assert one["hostMeetingUrl"].startswith(f"https://calls.acme.test/rooms/{created['_id']}?token=")
 
 
 @pytest.mark.parametrize("header", ["unknown.acme.test", "", "calls.acme.test:8443", "x" * 300])

@@ -17,6 +17,7 @@ from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEnd
 from callgrid.webhooks.signing import new_secret
 from callgrid.webhooks.worker import DeliveryWorker
 from tests.support.time import NOW, now  # noqa: F401 (autouse: every test here runs at NOW)
+from tests.rooms.conftest import Peer, live_url, serve
 from tests.webhooks.conftest import create_endpoint
 
 BASE = "/api/v1/webhook-endpoints"
@@ -67,6 +68,21 @@ async def appointments_lifecycle(tenant) -> dict[str, dict]:
     return shown
 
 
+async def live_room_lifecycle(app, tenant) -> dict:
+    """An open room that one guest joins and leaves over the live WebSocket, then ended by
+    hand: the room as the rooms API rendered it at its end."""
+    r = await tenant.client.post("/v1/rooms", json={"name": "Live", "type": "open"})
+    assert r.status_code == 200, r.text
+    room_id = r.json()["room"]["id"]
+    async with serve(app) as base:
+        peer = await Peer.join(live_url(base, room_id, name="Zoe"))
+        await peer.send({"type": "leave"})
+        assert (await peer.closed())[0] == 1000
+    r = await tenant.client.post(f"/v1/rooms/{room_id}/terminate")
+    assert r.status_code == 200, r.text
+    return r.json()["room"]
+
+
 async def listen(tenant, receiver, path: str = "/hook", **fields) -> dict:
     endpoint = await create_endpoint(tenant, receiver.url(path), **fields)
     receiver.trust(endpoint["secret"])
@@ -115,9 +131,10 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     assert len(series["scheduledMeetingDates"]) == 3
     assert (await tenant.client.delete(f"{CALLS}/groups/{series['groupId']}")).status_code == 200
     appointment = await appointments_lifecycle(tenant)
+    room = await live_room_lifecycle(app, tenant)
     assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
 
-    records = await receiver.count(15)
+    records = await receiver.count(23)
     await asyncio.sleep(0.3)  # nothing more arrives
     records = receiver.received()
     assert by_type(records) == {
@@ -129,6 +146,10 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         "appointment.cancelled": 1,
         "appointment.participants_added": 1,
         "appointment.participants_removed": 1,
+        "room.session_joined": 1,
+        "room.session_left": 1,
+        # Every cancelled call's room (4 video calls, 1 appointment) and the room ended by hand.
+        "room.terminated": 6,
         "ping": 1,
     }
     assert set(by_type(records)) == set(EVENT_TYPES)
@@ -140,25 +161,31 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert record["headers"]["content-type"] == "application/json"
         assert envelope["created_at"].endswith("Z")
         validate_payload(envelope["type"], envelope["data"])  # its type's payload model
-    assert len({r["json"]["id"] for r in records}) == 15
+    assert len({r["json"]["id"] for r in records}) == 23
 
     # `data` is the call as the video-calls API renders it.
     renamed = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.updated"][0]
     shown = (await tenant.client.get(f"{CALLS}/{one['_id']}")).json()
     assert renamed["title"] == "Renamed"
+    # (The host's own link is in the API's answer about one call, not in events.)
     assert {k: v for k, v in renamed.items() if k not in ("status", "updatedAt")} == {
-        k: v for k, v in shown.items() if k not in ("status", "updatedAt")
+        k: v for k, v in shown.items() if k not in ("status", "updatedAt", "hostMeetingUrl")
     }
     cancelled = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.cancelled"]
     assert {c["status"] for c in cancelled} == {"cancelled"}
     occurrences = {c["_id"] for c in cancelled if c["groupId"] == series["groupId"]}
     assert len(occurrences) == 3
+    # `data` of a room's end is the room as the rooms API renders it.
+    ended = [r["json"]["data"] for r in records if r["json"]["type"] == "room.terminated" and r["json"]["data"]["id"] == room["id"]]
+    assert ended == [room]
+    joined = [r["json"]["data"] for r in records if r["json"]["type"] == "room.session_joined"]
+    assert joined[0]["action"] == "sessionJoined" and joined[0]["payload"]["roomId"] == room["id"]
     # `data` is the appointment as the appointments API renders it, at each step.
     for event_type, shown in appointment.items():
         assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type] == [shown], event_type
 
     delivered = await attempts(tenant, endpoint["id"])
-    assert len(delivered) == 15
+    assert len(delivered) == 23
     assert {(a["state"], a["status_code"], a["attempt"]) for a in delivered} == {("delivered", 200, 1)}
 
 

@@ -7,7 +7,7 @@ appointment's detail, in the outbox in the same transaction.
 
 from typing import Annotated, Any
 
-from fastapi import Body, Path, Query, Request, Response
+from fastapi import Body, Depends, Path, Query, Request, Response
 
 from callgrid.appointments import render
 from callgrid.appointments import service as appointments
@@ -32,12 +32,21 @@ from callgrid.kit.clock import Now
 from callgrid.db.session import ReadSession, WriteSession
 from callgrid.errors import BadRequest, NotFound
 from callgrid.kit.pagination import fetch_page
+from callgrid.rooms.service import CallLinks
 from callgrid.tenancy.auth import CurrentPrincipal
 
 PREFIX = "/api/v1/appointments"
 router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"])
 
 AppointmentId = Annotated[str, Path(description="A UUID string identifying this appointment.")]
+
+
+async def _links(request: Request) -> CallLinks:
+    """Participants' personal links into the appointment's room (their `join_url`)."""
+    return CallLinks(request.app.state.rooms.signer, request.app.state.settings.public_url)
+
+
+Links = Annotated[CallLinks, Depends(_links)]
 ParticipantId = Annotated[str, Path(description="A UUID string identifying a participant of this appointment.")]
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="items per page, 1..100")]
@@ -85,16 +94,17 @@ async def create_appointment(
     principal: CurrentPrincipal,
     session: WriteSession,
     now: Now,
+    links: Links,
 ) -> dict[str, Any]:
-    return await appointments.create(session, principal.organization_id, body, now)
+    return await appointments.create(session, principal.organization_id, body, now, links)
 
 
 @router.get("/{id}/", response_model=AppointmentOut, summary="Retrieve an appointment with its participants")
 async def get_appointment(
-    id: AppointmentId, principal: CurrentPrincipal, session: ReadSession, now: Now
+    id: AppointmentId, principal: CurrentPrincipal, session: ReadSession, now: Now, links: Links
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
-    return await appointments.detail(session, call, now)
+    return await appointments.detail(session, call, now, links)
 
 
 @router.patch("/{id}/", response_model=AppointmentOut, summary="Partially update an appointment")
@@ -104,20 +114,21 @@ async def update_appointment(
     principal: CurrentPrincipal,
     session: WriteSession,
     now: Now,
+    links: Links,
 ) -> dict[str, Any]:
     """Only a `scheduled` appointment can be updated; active, completed and cancelled ones answer 409."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    return await appointments.update(session, call, body, now)
+    return await appointments.update(session, call, body, now, links)
 
 
 @router.delete("/{id}/", status_code=204, response_class=Response, summary="Cancel an appointment")
 async def cancel_appointment(
-    id: AppointmentId, principal: CurrentPrincipal, session: WriteSession, now: Now
+    id: AppointmentId, principal: CurrentPrincipal, session: WriteSession, now: Now, links: Links
 ) -> Response:
     """Afterwards it reads as `cancelled`. Cancelling a cancelled appointment again is a 204 too;
     an active or completed one answers 409."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    await appointments.cancel(session, call, now)
+    await appointments.cancel(session, call, now, links)
     return Response(status_code=204)
 
 
@@ -127,6 +138,7 @@ async def list_participants(
     request: Request,
     principal: CurrentPrincipal,
     session: ReadSession,
+    links: Links,
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> dict[str, Any]:
@@ -136,15 +148,15 @@ async def list_participants(
     )
     if not rows and page > 1:
         raise NotFound(f"page {page} is past the last page", field="page")
-    return render.page(request.url, [render.participant(p) for p in rows], count, page, page_size)
+    return render.page(request.url, [render.participant(p, call, links) for p in rows], count, page, page_size)
 
 
 @router.get("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Retrieve a participant")
 async def get_participant(
-    id: AppointmentId, participant_id: ParticipantId, principal: CurrentPrincipal, session: ReadSession
+    id: AppointmentId, participant_id: ParticipantId, principal: CurrentPrincipal, session: ReadSession, links: Links
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
-    return render.participant(await appointments.get_participant(session, call, participant_id))
+    return render.participant(await appointments.get_participant(session, call, participant_id), call, links)
 
 
 @router.patch("/{id}/participants/{participant_id}/", response_model=ParticipantOut, summary="Partially update a participant")
@@ -155,13 +167,14 @@ async def update_participant(
     principal: CurrentPrincipal,
     session: WriteSession,
     now: Now,
+    links: Links,
 ) -> dict[str, Any]:
     """Allowed while the appointment is scheduled or active; 409 once completed or cancelled.
     A change puts an `appointment.updated` event in the outbox."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
     participant = await appointments.get_participant(session, call, participant_id)
-    await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now)
-    return render.participant(participant)
+    await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now, links)
+    return render.participant(participant, call, links)
 
 
 @router.post("/{id}/add-participants/", response_model=AppointmentOut, summary="Add participants to an appointment")
@@ -171,11 +184,12 @@ async def add_participants(
     principal: CurrentPrincipal,
     session: WriteSession,
     now: Now,
+    links: Links,
 ) -> dict[str, Any]:
     """All or none: a `unique_id` repeated in the list or already on the appointment is a 400
     and nothing is added. Only while the appointment is scheduled (409 otherwise)."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    return await appointments.add_participants(session, call, body, now)
+    return await appointments.add_participants(session, call, body, now, links)
 
 
 @router.post(
@@ -187,8 +201,9 @@ async def remove_participants(
     principal: CurrentPrincipal,
     session: WriteSession,
     now: Now,
+    links: Links,
 ) -> dict[str, Any]:
     """All or none: an id that is not a participant of this appointment (or is repeated) is a
     400 and nothing is removed; at least one participant stays. Only while scheduled (409 otherwise)."""
     call = await appointments.get(session, principal.organization_id, id, for_update=True)
-    return await appointments.remove_participants(session, call, [ref.id for ref in body], now)
+    return await appointments.remove_participants(session, call, [ref.id for ref in body], now, links)

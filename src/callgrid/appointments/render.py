@@ -9,6 +9,7 @@ from starlette.datastructures import URL
 from callgrid.appointments.schemas import CONFIG_FLAGS, DEFAULT_CONFIG
 from callgrid.calls.models import Call, Participant
 from callgrid.calls.status import CallStatus, call_status
+from callgrid.rooms.service import CallLinks
 
 
 def timestamp(value: datetime) -> str:
@@ -29,11 +30,17 @@ def config(stored: dict | None) -> dict[str, bool]:
     return {**DEFAULT_CONFIG, **{k: v for k, v in (stored or {}).items() if k in CONFIG_FLAGS}}
 
 
-def participant(p: Participant) -> dict[str, Any]:
-    return {"id": str(p.id), "unique_id": p.unique_id, "display_name": p.display_name, "role": p.role}
+def participant(p: Participant, call: Call | None = None, links: CallLinks | None = None) -> dict[str, Any]:
+    """With `call` and `links`, the participant's `join_url`: their personal link into the
+    appointment's room (a token for their `unique_id`, valid until the end plus an hour)."""
+    rendered = {"id": str(p.id), "unique_id": p.unique_id, "display_name": p.display_name, "role": p.role}
+    if call is not None and links is not None:
+        # No name in the token: the room's member carries it (and follows renames).
+        rendered["join_url"] = links.join_url(call.id, p.unique_id, call.ends_at)
+    return rendered
 
 
-def appointment(call: Call, participants: Sequence[Participant], now: datetime) -> dict[str, Any]:
+def appointment(call: Call, participants: Sequence[Participant], now: datetime, links: CallLinks | None = None) -> dict[str, Any]:
     """The detail: what retrieve, create, update and the participant bulk calls answer, and the
     `data` of every `appointment.*` webhook event."""
     return {
@@ -43,7 +50,7 @@ def appointment(call: Call, participants: Sequence[Participant], now: datetime) 
         "duration_minutes": duration_minutes(call),
         "status": status(call, now).value,
         "config": config(call.config),
-        "participants": [participant(p) for p in participants],
+        "participants": [participant(p, call, links) for p in participants],
         "created_at": timestamp(call.created_at),
         "updated_at": timestamp(call.updated_at),
     }

@@ -152,6 +152,9 @@ class ParticipantOut(BaseModel):
     unique_id: str
     display_name: str | None
     role: Role
+    join_url: str | None = Field(
+        default=None, description="the participant's personal link into the appointment's room (moderators join as host)"
+    )
 
 
 class AppointmentOut(BaseModel):

@@ -17,6 +17,8 @@ from callgrid.calls.participants import ParticipantError, Problem
 from callgrid.calls.status import CallStatus
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.kit.ids import not_found as _not_found
+from callgrid.rooms import service as rooms
+from callgrid.rooms.service import CallLinks
 from callgrid.scheduling import Interval, Schedule
 from callgrid.webhooks.events import EventType, emit
 
@@ -108,19 +110,27 @@ def _worded(exc: ParticipantError, prefix: str = "") -> BadRequest:
     return BadRequest(message, field=field)
 
 
-async def detail(session: AsyncSession, call: Call, now: datetime) -> dict:
+async def detail(session: AsyncSession, call: Call, now: datetime, links: CallLinks | None = None) -> dict:
     listed = await participants.list_participants(session, call.organization_id, call.id)
-    return render.appointment(call, listed, now)
+    return render.appointment(call, listed, now, links)
 
 
-async def _changed(session: AsyncSession, call: Call, now: datetime, event_type: EventType) -> dict:
-    """The appointment's detail, also put in the outbox as `event_type`'s data."""
-    data = await detail(session, call, now)
+async def _changed(
+    session: AsyncSession, call: Call, now: datetime, event_type: EventType, links: CallLinks | None, *, sync_room: bool = False
+) -> dict:
+    """The appointment's detail, also put in the outbox as `event_type`'s data. `sync_room`:
+    its participants changed, so its room's members follow."""
+    listed = await participants.list_participants(session, call.organization_id, call.id)
+    if sync_room:
+        await rooms.sync_appointment_members(session, call.id, listed, now)
+    data = render.appointment(call, listed, now, links)
     await emit(session, call.organization_id, event_type, data)
     return data
 
 
-async def create(session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime) -> dict:
+async def create(
+    session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime, links: CallLinks | None = None
+) -> dict:
     _future(body.start_date_time, now)
     start = body.start_date_time
     plan = scheduling.plan_calls(
@@ -147,15 +157,19 @@ async def create(session: AsyncSession, organization_id: UUID, body: Appointment
         await participants.add(session, call, new, now=now)
     except ParticipantError as exc:
         raise _worded(exc, "participants") from None
-    return await _changed(session, call, now, EventType.APPOINTMENT_CREATED)
+    # Its private room, the participants its members (moderators as hosts), in the same transaction.
+    await rooms.create_appointment_room(session, call, new, now)
+    return await _changed(session, call, now, EventType.APPOINTMENT_CREATED, links)
 
 
-async def update(session: AsyncSession, call: Call, body: AppointmentUpdate, now: datetime) -> dict:
+async def update(
+    session: AsyncSession, call: Call, body: AppointmentUpdate, now: datetime, links: CallLinks | None = None
+) -> dict:
     """Apply the fields given (an `appointment.updated` event when any was)."""
     ensure_scheduled(call, now)
     given = body.model_fields_set
     if not given:
-        return await detail(session, call, now)
+        return await detail(session, call, now, links)
     interval = None
     if given & {"start_date_time", "duration_minutes"}:
         start = body.start_date_time if "start_date_time" in given else call.starts_at
@@ -170,39 +184,44 @@ async def update(session: AsyncSession, call: Call, body: AppointmentUpdate, now
         else:
             config = {**render.config(call.config), **body.config.model_dump(include=body.config.model_fields_set)}
     await scheduling.update_call(session, call, now=now, title=body.title, interval=interval, config=config)
-    return await _changed(session, call, now, EventType.APPOINTMENT_UPDATED)
+    return await _changed(session, call, now, EventType.APPOINTMENT_UPDATED, links)
 
 
-async def cancel(session: AsyncSession, call: Call, now: datetime) -> None:
+async def cancel(session: AsyncSession, call: Call, now: datetime, links: CallLinks | None = None, public_url: str = "") -> None:
     """Cancel the appointment (cancelling twice is not an error, and sends nothing)."""
     if render.status(call, now) is CallStatus.CANCELLED:
         return
     ensure_scheduled(call, now)
     if await scheduling.cancel_call(session, call, now=now):
-        await _changed(session, call, now, EventType.APPOINTMENT_CANCELLED)
+        await _changed(session, call, now, EventType.APPOINTMENT_CANCELLED, links)
+        await rooms.terminate_call_room(session, call.id, now=now, public_url=public_url or (links.base_url if links else ""))
 
 
-async def add_participants(session: AsyncSession, call: Call, items: list[ParticipantIn], now: datetime) -> dict:
+async def add_participants(
+    session: AsyncSession, call: Call, items: list[ParticipantIn], now: datetime, links: CallLinks | None = None
+) -> dict:
     ensure_scheduled(call, now)
     try:
         await participants.add(session, call, _new(items), now=now, max_total=MAX_PARTICIPANTS)
     except ParticipantError as exc:
         raise _worded(exc) from None
-    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_ADDED)
+    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_ADDED, links, sync_room=True)
 
 
-async def remove_participants(session: AsyncSession, call: Call, participant_ids: list[UUID], now: datetime) -> dict:
+async def remove_participants(
+    session: AsyncSession, call: Call, participant_ids: list[UUID], now: datetime, links: CallLinks | None = None
+) -> dict:
     ensure_scheduled(call, now)
     try:
         await participants.remove(session, call, participant_ids, now=now, keep_at_least=1)
     except ParticipantError as exc:
         raise _worded(exc) from None
-    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_REMOVED)
+    return await _changed(session, call, now, EventType.APPOINTMENT_PARTICIPANTS_REMOVED, links, sync_room=True)
 
 
 async def update_participant(
-    session: AsyncSession, call: Call, participant: Participant, fields: dict, now: datetime
+    session: AsyncSession, call: Call, participant: Participant, fields: dict, now: datetime, links: CallLinks | None = None
 ) -> None:
     ensure_participants_editable(call, now)
     if await participants.update(session, call, participant, now=now, **fields):
-        await _changed(session, call, now, EventType.APPOINTMENT_UPDATED)
+        await _changed(session, call, now, EventType.APPOINTMENT_UPDATED, links, sync_room=True)

@@ -48,6 +48,7 @@ async def _renderer(
         public_url=request.app.state.settings.public_url,
         whitelabel_host=x_whitelabel_host,
         offset=timedelta(minutes=x_timezone_offset),
+        signer=request.app.state.rooms.signer,
     )
 
 
@@ -174,7 +175,12 @@ def _aware(value: datetime, field: str) -> datetime:
 
 @router.get("/{call_id}", summary="One video call")
 async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> dict[str, Any]:
-    return renderer.call(*await service.get(session, principal, parse_id(call_id, what="video call")))
+    return _detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call")))
+
+
+def _detail(renderer: Renderer, call, host, product) -> dict[str, Any]:
+    """One call as its detail shows it: with the host's own link into the call's room."""
+    return {**renderer.call(call, host, product), "hostMeetingUrl": renderer.host_meeting_url(call, host)}
 
 
 @router.patch("/{call_id}", summary="Reschedule or rename one video call")
@@ -202,7 +208,7 @@ async def update_video_call(
         )
     except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    return renderer.call(call, host, product)
+    return _detail(renderer, call, host, product)
 
 
 @router.delete("/groups/{group_id}", summary="Cancel every occurrence of a series that has not started")
@@ -220,4 +226,4 @@ async def cancel_group(group_id: str, principal: CurrentPrincipal, session: Writ
 @router.delete("/{call_id}", summary="Cancel one video call")
 async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
     call, host, product = await service.cancel(session, principal, parse_id(call_id, what="video call"), renderer=renderer)
-    return renderer.call(call, host, product)
+    return _detail(renderer, call, host, product)

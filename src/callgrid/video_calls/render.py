@@ -11,6 +11,8 @@ from callgrid.calls.models import Call
 from callgrid.calls.status import call_status
 from callgrid.directory.models import Host, Product
 from callgrid.kit.timestamps import utc_millis
+from callgrid.rooms import service as room_links
+from callgrid.rooms.tokens import RoomSigner
 
 STATUS_WORDS = {
     400: ("Bad request", "BAD_REQUEST"),
@@ -77,7 +79,17 @@ def render_report(report: ConflictReport) -> dict[str, Any]:
 class Renderer:
     """Renders calls for one request: its clock, its white-label host, its public URL."""
 
-    def __init__(self, *, now: datetime, public_url: str, whitelabel_host: str | None, offset: timedelta):
+    def __init__(
+        self,
+        *,
+        now: datetime,
+        public_url: str,
+        whitelabel_host: str | None,
+        offset: timedelta,
+        signer: RoomSigner | None = None,
+    ):
+        # Signs the links into calls' rooms (the room key in `meetingUrl`, the host's token).
+        self.signer = signer
         self.now = now
         self.public_url = public_url.rstrip("/")
         self.whitelabel_host = whitelabel_host
@@ -87,9 +99,21 @@ class Renderer:
     def dashboard_host(self) -> str:
         return self.whitelabel_host or (urlsplit(self.public_url).netloc or self.public_url)
 
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.whitelabel_host}" if self.whitelabel_host else self.public_url
+
     def meeting_url(self, call: Call) -> str:
-        base = f"https://{self.whitelabel_host}" if self.whitelabel_host else self.public_url
-        return f"{base}/join/{call.id}"
+        """The call's room page with its room key: anyone holding it joins, as a guest."""
+        if self.signer is None:
+            return f"{self.base_url}/rooms/{call.id}"
+        return room_links.call_meeting_url(self.signer, self.base_url, call.id)
+
+    def host_meeting_url(self, call: Call, host: Host) -> str | None:
+        """The host's own link into the call's room (joins as `host`), valid until the call's end plus an hour."""
+        if self.signer is None or call.host_id is None:
+            return None
+        return room_links.call_join_url(self.signer, self.base_url, call.id, str(call.host_id), call.ends_at)
 
     def local_date(self, call: Call) -> str:
         return (call.starts_at + self.offset).date().isoformat()

@@ -17,6 +17,7 @@ from callgrid.calls.models import Call, CallKind
 from callgrid.calls.repository import CallFilter
 from callgrid.directory.models import Contact, Host, Product
 from callgrid.kit.ids import not_found
+from callgrid.rooms import service as room_service
 from callgrid.scheduling import Interval, Schedule, to_utc
 from callgrid.tenancy.auth import Principal
 from callgrid.validation import zone
@@ -28,7 +29,9 @@ from callgrid.webhooks.events import EventType, emit_many, events_committed, out
 def _event_renderer(renderer: Renderer) -> Renderer:
     """Events carry the call as this API renders it, without the request's white-label host
     (a per-request presentation choice) or its time zone offset."""
-    return Renderer(now=renderer.now, public_url=renderer.public_url, whitelabel_host=None, offset=timedelta())
+    return Renderer(
+        now=renderer.now, public_url=renderer.public_url, whitelabel_host=None, offset=timedelta(), signer=renderer.signer
+    )
 
 
 async def _emit(session: AsyncSession, renderer: Renderer, event_type: EventType, calls: list[Call], host: Host, product) -> None:
@@ -67,9 +70,11 @@ async def create(
     announce = outbox_step(
         principal.organization_id, EventType.VIDEO_CALL_CREATED, [neutral.call(call, host, product) for call in prepared.calls]
     )
-    # The write section: the host's lock, the check, the calls, their events, the commit.
+    # Every call gets its private room, the host its one member, in the same transaction.
+    rooms = room_service.video_call_room_steps(prepared.calls, host.id, host.name, renderer.now)
+    # The write section: the host's lock, the check, the calls, their rooms, their events, the commit.
     return await scheduling.schedule_calls(
-        write, plan, now=renderer.now, prepared=prepared, extra=[announce], after_commit=events_committed
+        write, plan, now=renderer.now, prepared=prepared, extra=[*rooms, announce], after_commit=events_committed
     )
 
 
@@ -143,6 +148,7 @@ async def cancel(write: AsyncSession, principal: Principal, call_id: UUID, *, re
     call, host, product = await get(write, principal, call_id, for_update=True)
     if await scheduling.cancel_call(write, call, now=renderer.now):
         await _emit(write, renderer, EventType.VIDEO_CALL_CANCELLED, [call], host, product)
+        await room_service.terminate_call_room(write, call.id, now=renderer.now, public_url=renderer.public_url)
     return call, host, product
 
 
@@ -160,6 +166,8 @@ async def cancel_group(write: AsyncSession, principal: Principal, series_id: UUI
             EventType.VIDEO_CALL_CANCELLED,
             [neutral.call(call, host, products.get(call.product_id)) for call in cancelled],
         )
+        for call in cancelled:
+            await room_service.terminate_call_room(write, call.id, now=renderer.now, public_url=renderer.public_url)
     return cancelled
 
 

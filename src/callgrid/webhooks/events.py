@@ -29,6 +29,9 @@ class EventType(StrEnum):
     APPOINTMENT_CANCELLED = "appointment.cancelled"
     APPOINTMENT_PARTICIPANTS_ADDED = "appointment.participants_added"
     APPOINTMENT_PARTICIPANTS_REMOVED = "appointment.participants_removed"
+    ROOM_SESSION_JOINED = "room.session_joined"
+    ROOM_SESSION_LEFT = "room.session_left"
+    ROOM_TERMINATED = "room.terminated"
     PING = "ping"
 
 

@@ -24,6 +24,11 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
 
 
+class EndpointKind(StrEnum):
+    ORGANIZATION = "organization"
+    ROOM = "room"
+
+
 class WebhookEndpoint(IdMixin, TimestampMixin, Base):
     __tablename__ = "webhook_endpoints"
 
@@ -37,6 +42,11 @@ class WebhookEndpoint(IdMixin, TimestampMixin, Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
     # Kept in clear: it is a shared HMAC key, needed to sign every delivery.
     secret: Mapped[str] = mapped_column(String(128))
+    # `organization`: managed through /api/v1/webhook-endpoints, gets every matching event in
+    # the envelope. `room`: a room's own webhook (rooms API): hidden from that API, gets only
+    # the events addressed to it (`WebhookEvent.endpoint_id`), whose payload is sent as the
+    # body itself, without an envelope.
+    kind: Mapped[str] = mapped_column(String(16), default=EndpointKind.ORGANIZATION, server_default="organization")
 
 
 class WebhookEvent(Base):

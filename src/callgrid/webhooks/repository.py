@@ -5,14 +5,16 @@ from uuid import UUID
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from callgrid.webhooks.models import EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 async def get_endpoint(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> WebhookEndpoint | None:
     return (
         await session.execute(
             select(WebhookEndpoint).where(
-                WebhookEndpoint.id == endpoint_id, WebhookEndpoint.organization_id == organization_id
+                WebhookEndpoint.id == endpoint_id,
+                WebhookEndpoint.organization_id == organization_id,
+                WebhookEndpoint.kind == EndpointKind.ORGANIZATION,  # a room's webhook is the rooms API's
             )
         )
     ).scalar_one_or_none()
@@ -21,7 +23,7 @@ async def get_endpoint(session: AsyncSession, organization_id: UUID, endpoint_id
 def list_endpoints(organization_id: UUID) -> Select:
     return (
         select(WebhookEndpoint)
-        .where(WebhookEndpoint.organization_id == organization_id)
+        .where(WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.kind == EndpointKind.ORGANIZATION)
         .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     )
 

@@ -37,6 +37,8 @@ class Job:
     url: str
     headers: dict[str, str]
     secret: str
+    # The payload is the body itself, without the envelope (a room's own webhook).
+    raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Outcome:
 
 
 def body_of(job: Job) -> str:
+    if job.raw:
+        return job.payload
     return envelope(job.event_id, job.event_type, job.event_created_at, job.payload)
 
 

@@ -8,20 +8,66 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.webhooks import repository
 from callgrid.webhooks.events import EventType, emit
-from callgrid.webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from callgrid.webhooks.models import DeliveryState, EndpointKind, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.schemas import EndpointCreate, EndpointUpdate
 from callgrid.webhooks.signing import new_secret
 from callgrid.webhooks.targets import TargetError, check_at_creation, parse_url
 from callgrid.webhooks.wakeup import notify_workers
 
 
-async def _check_target(url: str, allow_private: bool) -> None:
+async def _check_target(url: str, allow_private: bool, field: str = "url") -> None:
     if allow_private:
         return
     try:
         await check_at_creation(parse_url(url))
     except TargetError as exc:
-        raise BadRequest(str(exc), field="url") from None
+        raise BadRequest(str(exc), field=field) from None
+
+
+async def set_owned_endpoint(
+    session: AsyncSession,
+    organization_id: UUID,
+    endpoint: WebhookEndpoint | None,
+    *,
+    url: str,
+    headers: dict[str, str],
+    allow_private: bool,
+    now: datetime,
+    field: str = "webhook.url",
+) -> tuple[WebhookEndpoint, str | None]:
+    """A webhook owned by another resource (a room's): kind `room`, hidden from the endpoints
+    API, sent only the events addressed to it, its payload as the body. Creates it (returning
+    its new secret) or changes its URL and headers (returning None for the secret)."""
+    if endpoint is None or endpoint.url != url:
+        await _check_target(url, allow_private, field)
+    if endpoint is None:
+        endpoint = WebhookEndpoint(
+            organization_id=organization_id,
+            url=url,
+            headers=headers,
+            events=None,
+            description="",
+            enabled=True,
+            secret=new_secret(),
+            kind=EndpointKind.ROOM,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(endpoint)
+        await session.flush()
+        return endpoint, endpoint.secret
+    endpoint.url, endpoint.headers, endpoint.updated_at = url, headers, now
+    if not endpoint.enabled:  # a 410 disabled it; setting it again is asking for it back
+        endpoint.enabled, endpoint.disabled_reason = True, None
+    await session.flush()
+    return endpoint, None
+
+
+async def rotate_owned_secret(session: AsyncSession, endpoint: WebhookEndpoint, now: datetime) -> str:
+    endpoint.secret = new_secret()
+    endpoint.updated_at = now
+    await session.flush()
+    return endpoint.secret
 
 
 async def get_or_404(session: AsyncSession, organization_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:

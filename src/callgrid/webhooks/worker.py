@@ -25,7 +25,7 @@ from callgrid.config import Settings
 from callgrid.db.base import new_id, utcnow
 from callgrid.db.engine import is_sqlite
 from callgrid.db.session import write_session
-from callgrid.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from callgrid.webhooks.models import DeliveryState, EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.schedule import next_delay, parse_schedule
 from callgrid.webhooks.sender import Job, Outcome, send
@@ -419,7 +419,7 @@ class DeliveryWorker:
 EVENT_COLUMNS = (WebhookEvent.id, WebhookEvent.organization_id, WebhookEvent.type, WebhookEvent.payload,
                  WebhookEvent.endpoint_id, WebhookEvent.created_at)
 ENDPOINT_COLUMNS = (WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.url, WebhookEndpoint.headers,
-                    WebhookEndpoint.secret, WebhookEndpoint.events, WebhookEndpoint.created_at)
+                    WebhookEndpoint.secret, WebhookEndpoint.events, WebhookEndpoint.created_at, WebhookEndpoint.kind)
 
 
 class _Columns:
@@ -445,12 +445,15 @@ def _job(delivery_id: UUID, token: UUID, organization_id: UUID, attempt: int, st
         url=endpoint.url,
         headers=dict(endpoint.headers or {}),
         secret=endpoint.secret,
+        raw=endpoint.kind == EndpointKind.ROOM,
     )
 
 
 def _wants(endpoint, event) -> bool:
     if event.endpoint_id is not None:
         return event.endpoint_id == endpoint.id
+    if endpoint.kind == EndpointKind.ROOM:
+        return False  # a room's webhook gets only the events addressed to it
     if endpoint.created_at > event.created_at:
         return False  # an endpoint hears what happens after it was created
     return endpoint.events is None or event.type in endpoint.events

@@ -1,0 +1,78 @@
+"""Rooms, their members, and the server's own secret (which signs join tokens and room keys).
+
+Live state (who is connected, the running meeting clock) is not here: it is the presence
+hub's (in the process, or in Redis). A room row keeps what outlives a connection: the meeting
+time up to the last moment the clock stopped, when two first met, when it ended.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
+
+
+class RoomType(StrEnum):
+    OPEN = "open"
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class MemberType(StrEnum):
+    HOST = "host"
+    MEMBER = "member"
+    GUEST = "guest"
+
+
+class RoomSource(StrEnum):
+    """Who made the room: the rooms API, or a call (then the room's id is the call's id)."""
+
+    API = "api"
+    VIDEO_CALL = "video_call"
+    APPOINTMENT = "appointment"
+
+
+class Room(IdMixin, TimestampMixin, Base):
+    __tablename__ = "rooms"
+    __table_args__ = (Index("ix_rooms_organization_id_id", "organization_id", "id"),)
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16), default=RoomSource.API)
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    record: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_meeting_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    thumbnail_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # Milliseconds with two or more connected, up to the last time the clock stopped (the
+    # hub adds the running stretch).
+    meeting_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    termination_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The room's webhook: an endpoint of kind `room` (raw body, its own secret).
+    webhook_endpoint_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="SET NULL"), default=None
+    )
+
+
+class RoomMember(IdMixin, TimestampMixin, Base):
+    __tablename__ = "room_members"
+    __table_args__ = (UniqueConstraint("room_id", "user_id"),)
+
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16), default=MemberType.MEMBER)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class ServerSecret(Base):
+    """Secrets of the installation, generated once (the first start) and shared by every process."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
