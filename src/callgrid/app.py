@@ -13,6 +13,7 @@ from callgrid.limits import RequestGuard
 from callgrid.rooms.endpoints import router as rooms_router
 from callgrid.rooms.hub import make_hub
 from callgrid.rooms.live import LiveRooms
+from callgrid.rooms.page import router as room_page_router
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
 from callgrid.tenancy.auth import KeyCache
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(webhooks_router)
     app.include_router(rooms_router)
     app.include_router(rooms_live_router)
+    app.include_router(room_page_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

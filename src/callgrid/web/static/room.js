@@ -47,6 +47,7 @@ function finish(kind, text) {
   if (page.ended) return;
   page.ended = true;
   teardown();
+  removeTile("self");
   stopTracks();
   const titles = { terminated: "Meeting terminated", left: "You left the meeting", refused: "Cannot join this room", lost: "Connection lost" };
   $("ended-title").textContent = titles[kind] || "Meeting ended";
