@@ -50,9 +50,9 @@ def _midnight(day: date) -> datetime:
 
 def whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None] | None:
     """(lo, hi): the first midnight (UTC) at or after `start` and the last at or before `end`
-    (None for no bound; hi = lo when the window holds no whole day), or None when a bound is so
-    close to the end of the calendar that there is no day before lo or after hi to stand for
-    the calls counted one by one."""
+    (None for no bound; hi = lo when the window holds no whole day), or None when the start is
+    so close to either end of the calendar that there is no midnight after it, or no day before
+    lo to stand for the calls before lo."""
     try:
         lo = hi = None
         if start is not None:
@@ -60,7 +60,7 @@ def whole_days(start: datetime | None, end: datetime | None) -> tuple[datetime |
             lo = _midnight(start.date())
             if lo < start:
                 lo += DAY
-            lo.date() - DAY
+            lo.date() - DAY  # raises OverflowError when there is no day before lo
         if end is not None:
             hi = _midnight(end.astimezone(UTC).date())
         if lo is not None and hi is not None and hi < lo:
@@ -135,7 +135,7 @@ def _participant_calls(shape: Shape, lower: str | None, upper: str | None):
     participant's calls and scan every call of the organization, or the window's: 45,000
     index entries to find 1,000, 30 ms to seconds instead of a few. The lookup is a LATERAL
     subquery on the id alone, fenced by OFFSET 0 so that neither it is flattened into a join
-    nor the checks pushed into it: a primary-key probe per participant row, whatever the plan."""
+    nor the checks pushed into it: a probe by id per participant row, whatever the plan."""
     found = (
         select(Call.id, Call.organization_id, Call.kind, Call.starts_at)
         .where(Call.id == Participant.call_id)
