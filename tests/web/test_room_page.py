@@ -99,6 +99,10 @@ async def enter(pages, label: str, url: str, name: str | None = None):
     return page
 
 
+def tile_video(session_id: str) -> str:
+    return f'.tile.remote[data-session-id="{session_id}"] video'
+
+
 async def remote_session(page, name: str) -> str:
     """The session id of the remote tile named `name` (waits for it)."""
     tile = page.locator(".tile.remote", has=page.locator("figcaption .name", has_text=name))
@@ -233,6 +237,23 @@ async def test_two_people_see_and_hear_each_other_and_a_leave_is_signed_to_the_r
     assert await alice.get_by_role("button", name="Microphone", exact=True).get_attribute("aria-pressed") == "false"
     await bob.locator(f'#participant-list li[data-session-id="{alice_session}"]', has_text="muted").wait_for()
     await pages.screenshot(alice, "alice-in-the-meeting")
+
+    # Alice shares her screen: Bob's tile of her plays it (another picture size than her
+    # camera's); then her camera goes off and she stops sharing: Bob sees her camera off.
+    camera = await bob.evaluate(f"() => {{ const v = document.querySelector('{tile_video(alice_session)}'); return [v.videoWidth, v.videoHeight]; }}")
+    await alice.get_by_role("button", name="Share screen", exact=True).click()
+    alice_line = bob.locator(f'#participant-list li[data-session-id="{alice_session}"]')
+    await alice_line.filter(has_text="sharing screen").wait_for()
+    await bob.wait_for_function(
+        "([selector, width, height]) => { const v = document.querySelector(selector);"
+        " return v.videoWidth > 0 && (v.videoWidth !== width || v.videoHeight !== height); }",
+        arg=[tile_video(alice_session), *camera],
+    )
+    await alice.get_by_role("button", name="Camera", exact=True).click()
+    await alice.get_by_role("button", name="Share screen", exact=True).click()
+    await alice_line.filter(has_text="camera off").wait_for()
+    assert "sharing screen" not in await alice_line.inner_text()
+    await bob.locator(f'.tile.remote.video-off[data-session-id="{alice_session}"] .placeholder').wait_for()
 
     # Bob leaves: his page says so, Alice's drops his tile, the webhook says who is left.
     await bob.get_by_role("button", name="Leave", exact=True).click()

@@ -363,6 +363,7 @@ function renderTile(sessionId) {
   tile.querySelector(".placeholder").textContent = (self ? page.name : p?.name || "?").trim().slice(0, 1).toUpperCase();
   const videoOff = self ? !outgoingVideo() : Boolean(p && p.video_muted && !p.screen_sharing);
   tile.classList.toggle("video-off", videoOff);
+  if (!self) tile.classList.toggle("screen", Boolean(p?.screen_sharing));
   tile.classList.toggle("hand", Boolean(p?.hand_raised));
   tile.setAttribute("aria-label", name);
 }
