@@ -293,7 +293,11 @@ class LiveRooms:
         kind, room_id, value = action
         try:
             if kind == "end":
-                await self.hub.terminate(room_id, value)
+                clock = await self.hub.terminate(room_id, value)
+                if clock.accumulated_ms:  # the stretch that ran until the end
+                    async with write_session(self.database) as session:
+                        await session.execute(_keep_meeting_time(room_id, clock.accumulated_ms))
+                        await session.commit()
             elif kind == "kick":
                 await self.hub.kick(room_id, value)
             elif kind == "limits":

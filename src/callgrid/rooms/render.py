@@ -38,7 +38,7 @@ def room(
 ) -> dict[str, Any]:
     """`clock`: the live meeting clock, when the hub has one (it includes the running stretch)."""
     meeting_time = row.meeting_time_ms
-    if clock is not None:
+    if clock is not None and row.terminated_at is None:  # an ended room's time is final
         meeting_time = max(meeting_time, clock.meeting_ms())
     return {
         "id": str(row.id),

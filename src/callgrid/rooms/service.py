@@ -4,7 +4,7 @@ room, disconnect a removed member, re-arm the clock) is queued with `actions.aft
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -225,7 +225,8 @@ async def join_token(
         raise Conflict("the room is terminated: it refuses every join", field="id")
     if room.type == RoomType.PRIVATE and await repository.get_member(session, room.id, body.user_id) is None:
         raise BadRequest("is not a member of this private room; add them first", field="user_id")
-    expires_at = now + timedelta(seconds=body.ttl_seconds)
+    # Whole seconds, as the token's `exp` carries it.
+    expires_at = datetime.fromtimestamp(int((now + timedelta(seconds=body.ttl_seconds)).timestamp()), UTC)
     token = signer.issue(room.id, body.user_id, expires_at, body.name)
     return {
         "token": token,
