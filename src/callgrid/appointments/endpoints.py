@@ -28,10 +28,10 @@ from callgrid.appointments.schemas import (
 from callgrid.calls import participants, repository
 from callgrid.calls.models import CallKind
 from callgrid.calls.repository import ParticipantCallFilter
-from callgrid.kit.clock import Now
 from callgrid.db.session import ReadSession, WriteSession
 from callgrid.errors import BadRequest, NotFound
-from callgrid.kit.pagination import fetch_page
+from callgrid.kit.clock import Now
+from callgrid.kit.pagination import fetch_page, offset_of
 from callgrid.rooms.service import CallLinks
 from callgrid.tenancy.auth import CurrentPrincipal
 
@@ -79,7 +79,7 @@ async def list_appointments(
             starts_from=start_date,
             starts_before=end_date,
         ),
-        offset=(page - 1) * page_size,
+        offset=offset_of(page, page_size),
         limit=page_size,
     )
     if not rows and page > 1:
@@ -144,7 +144,7 @@ async def list_participants(
 ) -> dict[str, Any]:
     call = await appointments.get(session, principal.organization_id, id)
     rows, count = await fetch_page(
-        session, participants.call_participants(call.organization_id, call.id), (page - 1) * page_size, page_size
+        session, participants.call_participants(call.organization_id, call.id), offset_of(page, page_size), page_size
     )
     if not rows and page > 1:
         raise NotFound(f"page {page} is past the last page", field="page")

@@ -1,7 +1,7 @@
 """Calls and participants into the appointments API's JSON (the seed's names and types)."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import URL
@@ -9,12 +9,11 @@ from starlette.datastructures import URL
 from callgrid.appointments.schemas import CONFIG_FLAGS, DEFAULT_CONFIG
 from callgrid.calls.models import Call, Participant
 from callgrid.calls.status import CallStatus, call_status
+from callgrid.kit.pagination import max_page
+from callgrid.kit.timestamps import utc_iso
 from callgrid.rooms.service import CallLinks
 
-
-def timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`: `2019-08-24T14:15:22Z` (fractional seconds when there are any)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+timestamp = utc_iso  # `2019-08-24T14:15:22Z` (fractional seconds when there are any)
 
 
 def status(call: Call, now: datetime) -> CallStatus:
@@ -72,7 +71,7 @@ def list_item(call: Call, participant_count: int, organization_name: str, now: d
 def page(url: URL, results: list[dict[str, Any]], count: int, page_number: int, page_size: int) -> dict[str, Any]:
     """`{"count", "next", "previous", "results"}`; next and previous are this request's URL with
     its other query parameters kept and `page` moved."""
-    last = max(1, -(-count // page_size))
+    last = max_page(count, page_size)
     return {
         "count": count,
         "next": str(url.include_query_params(page=page_number + 1)) if page_number < last else None,

@@ -10,13 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from callgrid.appointments import render
-from callgrid.appointments.schemas import DEFAULT_CONFIG, AppointmentCreate, AppointmentUpdate, ParticipantIn
+from callgrid.appointments.schemas import (
+    DEFAULT_CONFIG,
+    AppointmentCreate,
+    AppointmentUpdate,
+    ParticipantIn,
+)
 from callgrid.calls import participants, repository, scheduling
 from callgrid.calls.models import Call, CallKind, Participant
 from callgrid.calls.participants import ParticipantError, Problem
 from callgrid.calls.status import CallStatus
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.kit.ids import not_found as _not_found
+from callgrid.kit.ids import optional_id
 from callgrid.rooms import service as rooms
 from callgrid.rooms.service import CallLinks
 from callgrid.scheduling import Interval, Schedule
@@ -33,10 +39,10 @@ def not_found(appointment_id: object) -> NotFound:
 
 def parse_id(value: str, not_found_error: NotFound) -> UUID:
     """A path id: one that is not a UUID names nothing, like one that does not exist."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise not_found_error from None
+    found = optional_id(value)
+    if found is None:
+        raise not_found_error
+    return found
 
 
 async def get(session: AsyncSession, organization_id: UUID, appointment_id: str, *, for_update: bool = False) -> Call:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 
 from callgrid.calls.conflicts import OverlapConflict
 from callgrid.db.session import ReadSession, WriteSession, read_session
@@ -31,7 +32,6 @@ router = APIRouter(prefix=PREFIX, tags=["video calls"])
 async def _renderer(
     request: Request,
     principal: CurrentPrincipal,
-    now: Now,
     x_whitelabel_host: Annotated[str | None, Header(max_length=253)] = None,
     x_timezone_offset: Annotated[int, Header(ge=-720, le=840, description="minutes east of UTC")] = 0,
 ) -> Renderer:
@@ -44,7 +44,7 @@ async def _renderer(
                 f"{x_whitelabel_host!r} is not a host name registered to this organization", field="x-whitelabel-host"
             )
     return Renderer(
-        now=now,
+        now=request.app.state.clock(),
         public_url=request.app.state.settings.public_url,
         whitelabel_host=x_whitelabel_host,
         offset=timedelta(minutes=x_timezone_offset),
@@ -81,7 +81,7 @@ def _overlap_as_409(exc: OverlapConflict) -> Conflict:
 @router.post("", status_code=201, summary="Create a one-time or recurring video call")
 async def create_video_call(
     body: VideoCallCreate, principal: CurrentPrincipal, read: ReadSession, write: WriteSession, renderer: Rendering
-) -> dict[str, Any]:
+) -> JSONResponse:
     try:
         scheduled = await service.create(
             read,
@@ -99,7 +99,7 @@ async def create_video_call(
     if scheduled.series is not None:
         response = {"_id": str(scheduled.series.id), "groupId": str(scheduled.series.id)}
     response["scheduledMeetingDates"] = [meeting_range(call) for call in scheduled.calls]
-    return response
+    return JSONResponse(response, status_code=201)  # plain JSON already: no second pass through a model
 
 
 @router.post("/check-availability", summary="Check a proposed slot for overlaps with the creator's calls")
