@@ -319,6 +319,26 @@ async def test_a_room_with_a_maximum_meeting_time_ends_for_both_and_refuses_a_th
     assert closed.value.rcvd.code == 4410
 
 
+async def test_links_that_cannot_join_say_why(server, pages):
+    room = (await create_room(server.base_url, server.first_key, type="private", members=[{"user_id": "alice", "name": "Alice"}]))["room"]
+    alice_url = await join_url(server.base_url, server.first_key, room["id"], "alice", "Alice")
+    async with httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {server.first_key}"}, trust_env=False) as client:
+        assert (await client.delete(f"/v1/rooms/{room['id']}/members/alice")).status_code == 204
+    cases = {
+        "removed-member": (alice_url, "You are not allowed in this room."),
+        "bad-token": (f"{server.base_url}/rooms/{room['id']}?token=not-a-token", "This link is not valid or has expired."),
+        "no-token": (f"{server.base_url}/rooms/{room['id']}", "This link is not valid or has expired."),
+        "no-room": (f"{server.base_url}/rooms/{uuid.uuid4()}", "There is no such room."),
+    }
+    for label, (url, text) in cases.items():
+        page = await pages.open(label, url)
+        ended = page.locator("#ended")
+        await ended.wait_for()
+        assert await ended.get_attribute("data-kind") == "refused", label
+        assert text in await page.locator("#ended-text").inner_text(), label
+        assert await page.locator("#join-screen").is_hidden()
+
+
 async def test_an_appointment_without_join_screen_chat_hands_or_screen_sharing(server, pages):
     """The appointment's `config` decides: no join screen (the page joins at once, with the
     name from the token), and no chat, raise hand or screen sharing; a moderator is a host."""
