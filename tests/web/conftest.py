@@ -61,11 +61,12 @@ class Pages:
 
     async def close(self) -> None:
         opened, self.opened = self.opened, []
-        for label, context, page in opened:
-            try:
+        try:
+            for label, _, page in opened:  # every page as it is, before any of them goes
                 if not page.is_closed():
                     await self.screenshot(page, label)
-            finally:
+        finally:
+            for _, context, _ in opened:
                 await context.close()
 
 

@@ -187,7 +187,7 @@ async function join(name) {
   $("chat").hidden = !page.info.features?.chat;
   ensureTile("self");
   renderLocal();
-  $("leave").focus();
+  $("room-title").focus(); // the new screen's heading, not a control a stray key would press
   connect();
 }
 
