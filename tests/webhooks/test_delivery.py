@@ -295,11 +295,12 @@ async def test_a_change_that_rolls_back_sends_nothing(app, tenant, receiver):
         await emit(session, UUID(tenant.organization_id), "appointment.created", {"id": "rolled back"})
         await session.flush()
         await session.rollback()
-    # An event whose transaction fails at commit (its organization does not exist).
+    # An event whose transaction fails (its organization does not exist): refused when written
+    # (emit inserts at once) or at the latest at commit.
     async with app.state.sessionmaker() as session:
         await session.connection(execution_options={IMMEDIATE: True})
-        await emit(session, UUID(int=1), "appointment.created", {"id": "never"})
         with pytest.raises(Exception):
+            await emit(session, UUID(int=1), "appointment.created", {"id": "never"})
             await session.commit()
 
     # A later event arrives, and nothing before it but the first call.

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callgrid.db.base import utcnow
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.webhooks import repository
 from callgrid.webhooks.events import EventType, emit
@@ -166,7 +167,9 @@ async def retry_delivery(
     delivery, event = found
     delivery.state = DeliveryState.PENDING
     delivery.step = 0
-    delivery.next_attempt_at = now
+    # Due by the delivery workers' clock, which is the real one (the request's `now` is the
+    # API's, which tests move).
+    delivery.next_attempt_at = utcnow()
     delivery.lease_token = None  # an attempt in flight now will not be recorded over this one
     delivery.updated_at = now
     await session.flush()
