@@ -20,8 +20,8 @@ first call with the number of calls before that day, and the day that holds its 
 The page is then read from that day on, skipping only the calls of that day before it, up to
 the end of the day of its last call: a range of the (starts_at) indexes a day or two long,
 however deep the page. A filter the per-day counts cannot answer at all (the appointments of
-one participant) is counted and skipped call by call, as before: bounded by the calls of that
-one participant.
+one participant) is counted call by call, in the same statement and pass that finds, sorts and
+cuts the page (a window count): bounded by the calls of that one participant.
 
 Every statement is built once per shape (which filters are given) with bound parameters, as
 the overlap query is: building and keying them cost more than running them.
@@ -237,22 +237,23 @@ def _slice_statement(shape: Shape):
     )
 
 
-def _page(shape: Shape, lower: bool, upper: bool):
-    """The page's ids, in list order: starting in [page_from, page_until), `skip` then `limit`."""
+def _page(shape: Shape, lower: bool, upper: bool, with_total: bool):
+    """The page's ids, in list order: starting in [page_from, page_until), `skip` then `limit`;
+    `with_total`: with the number of calls matching in all (`total`), counted in the same pass
+    as the one that finds and sorts them, for a list counted call by call."""
     lower_name, upper_name = ("page_from" if lower else None), ("page_until" if upper else None)
     if _by_participant_on_postgresql(shape):
         calls = _participant_calls(shape, lower_name, upper_name).subquery("calls")
-        return (
-            select(calls.c.id)
-            .order_by(calls.c.starts_at, calls.c.id)
-            .offset(bindparam("skip", type_=Integer))
-            .limit(bindparam("limit", type_=Integer))
-            .subquery("page")
-        )
+        columns, order = [calls.c.id], (calls.c.starts_at, calls.c.id)
+        statement = select(calls.c.id)
+    else:
+        columns, order = [Call.id], (Call.starts_at, Call.id)
+        statement = select(Call.id).where(*_conditions(shape, lower_name, upper_name))
+    if with_total:
+        columns.append(func.count().over().label("total"))
     return (
-        select(Call.id)
-        .where(*_conditions(shape, lower_name, upper_name))
-        .order_by(Call.starts_at, Call.id)
+        statement.with_only_columns(*columns)
+        .order_by(*order)
         .offset(bindparam("skip", type_=Integer))
         .limit(bindparam("limit", type_=Integer))
         .subquery("page")
@@ -260,10 +261,10 @@ def _page(shape: Shape, lower: bool, upper: bool):
 
 
 @lru_cache(maxsize=512)
-def _video_page_statement(shape: Shape, lower: bool, upper: bool):
-    page = _page(shape, lower, upper)
+def _video_page_statement(shape: Shape, lower: bool, upper: bool, with_total: bool):
+    page = _page(shape, lower, upper, with_total)
     return (
-        select(Call, Host, Product)
+        select(Call, Host, Product, *([page.c.total] if with_total else []))
         .join(page, page.c.id == Call.id)
         .join(Host, Host.id == Call.host_id)
         .outerjoin(Product, Product.id == Call.product_id)
@@ -272,11 +273,15 @@ def _video_page_statement(shape: Shape, lower: bool, upper: bool):
 
 
 @lru_cache(maxsize=512)
-def _appointment_page_statement(shape: Shape, lower: bool, upper: bool):
+def _appointment_page_statement(shape: Shape, lower: bool, upper: bool, with_total: bool):
     # The participants are counted for the page's calls only, after it is cut.
-    page = _page(shape, lower, upper)
+    page = _page(shape, lower, upper, with_total)
     count = select(func.count(Participant.id)).where(Participant.call_id == Call.id).correlate(Call).scalar_subquery()
-    return select(Call, count).join(page, page.c.id == Call.id).order_by(Call.starts_at, Call.id)
+    return (
+        select(Call, count, *([page.c.total] if with_total else []))
+        .join(page, page.c.id == Call.id)
+        .order_by(Call.starts_at, Call.id)
+    )
 
 
 def _as_date(value) -> date | None:
@@ -288,15 +293,12 @@ def _earliest(*moments: datetime | None) -> datetime | None:
     return min(given) if given else None
 
 
-async def _locate(session: AsyncSession, shape: Shape, days, params: dict, offset: int, limit: int) -> tuple[int, dict | None]:
+async def _locate(session: AsyncSession, shape: Shape, days, params: dict, offset: int, limit: int) -> tuple[int | None, dict | None]:
     """(total, the page's parameters: its range of starts, skip and limit; None when the page
-    is past the end)."""
+    is past the end). Counted call by call, the total is None: the page's statement counts."""
     own_from, own_until = params.get("starts_from"), params.get("end")
     if not shape.by_day:
-        total = (await session.execute(_count_statement(shape), params)).scalar_one()
-        if offset >= total:
-            return total, None
-        return total, {"page_from": own_from, "page_until": own_until, "skip": offset, "limit": limit}
+        return None, {"page_from": own_from, "page_until": own_until, "skip": offset, "limit": limit}
     lo, hi = days
     before_day = lo.date() - DAY if lo is not None else None
     hi_day = hi.date() if hi is not None else None
@@ -323,6 +325,14 @@ async def _locate(session: AsyncSession, shape: Shape, days, params: dict, offse
 
 def _page_shape(page: dict) -> tuple[bool, bool]:
     return page["page_from"] is not None, page["page_until"] is not None
+
+
+async def _counted_with_the_page(session: AsyncSession, shape: Shape, params: dict, rows: list) -> tuple[int, list]:
+    """The total the page's rows carry (their last column), and the rows without it; for a
+    page past the end, which has no rows to carry it, a count of its own."""
+    if rows:
+        return int(rows[0][-1]), [row[:-1] for row in rows]
+    return (await session.execute(_count_statement(shape), params)).scalar_one(), []
 
 
 # The two lists --------------------------------------------------------------------------
@@ -363,7 +373,9 @@ async def list_calls(session: AsyncSession, f, offset: int, limit: int):
     total, page = await _locate(session, shape, days, params, offset, limit)
     if page is None:
         return [], total
-    rows = (await session.execute(_video_page_statement(shape, *_page_shape(page)), params | page)).all()
+    rows = (await session.execute(_video_page_statement(shape, *_page_shape(page), total is None), params | page)).all()
+    if total is None:
+        total, rows = await _counted_with_the_page(session, shape, params, rows)
     return [tuple(row) for row in rows], total
 
 
@@ -389,5 +401,7 @@ async def list_calls_with_participant_count(session: AsyncSession, f, offset: in
     total, page = await _locate(session, shape, days, params, offset, limit)
     if page is None:
         return [], total
-    rows = (await session.execute(_appointment_page_statement(shape, *_page_shape(page)), params | page)).all()
+    rows = (await session.execute(_appointment_page_statement(shape, *_page_shape(page), total is None), params | page)).all()
+    if total is None:
+        total, rows = await _counted_with_the_page(session, shape, params, rows)
     return [(call, n) for call, n in rows], total
