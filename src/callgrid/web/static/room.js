@@ -219,7 +219,12 @@ function receive(message) {
       case "call": page.mesh?.call(effect.sessionId); ensureTile(effect.sessionId); break;
       case "joined": ensureTile(effect.sessionId); break;
       case "hangup": page.mesh?.hangup(effect.sessionId); removeTile(effect.sessionId); break;
-      case "signal": ensureTile(effect.from); page.mesh?.signal(effect.from, effect.message); break;
+      case "signal":
+        // An offer may come before its sender's participant_joined; anything else from a
+        // session we do not know (a late candidate of someone who left) makes no tile.
+        if (effect.message.type === "offer" || page.tiles.has(effect.from)) ensureTile(effect.from);
+        page.mesh?.signal(effect.from, effect.message);
+        break;
       case "chat": appendChat(effect.entry); break;
       case "terminated": finish("terminated", terminatedText(effect.reason)); return;
       case "error": notice(effect.message || effect.code); break;
