@@ -137,3 +137,26 @@ async def join_token(tenant, room_id: str, user_id: str, **fields) -> dict:
     response = await tenant.client.post(f"/v1/rooms/{room_id}/join-tokens", json={"user_id": user_id, **fields})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+@asynccontextmanager
+async def heartbeats(*peers: Peer, every: float = 0.3):
+    """Peers that send `ping` while the block runs (as the room page does). Given a list, the
+    peers added to it later send pings too."""
+    if len(peers) == 1 and isinstance(peers[0], list):
+        peers = peers[0]
+
+    async def beat():
+        while True:
+            for peer in list(peers):
+                try:
+                    await peer.send({"type": "ping"})
+                except ConnectionClosed:
+                    pass
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
