@@ -75,6 +75,9 @@ def settings(database_url, embedded_worker) -> Settings:
         public_url="http://callgrid.test",
         api_key_cache_seconds=0.0,
         run_embedded_worker=embedded_worker,
+        # The apps kept across tests keep their connections: a few each, so that two test
+        # processes, their servers and whatever else runs stay within PostgreSQL's limit.
+        database_pool_size=4,
     )
 
 

@@ -37,7 +37,9 @@ class Served:
 
     `first_key` is the API key it printed on stdout, which it does on the very first start
     only, before it listens ("" when it printed none). Its stderr goes to `log` (a temporary
-    file when not given), which is shown when it fails to start.
+    file when not given), which is shown when it fails to start. A process that exits is seen
+    at once; `timeout` is for one that never answers, and generous: on a loaded machine
+    `--workers 2` took over a minute to answer.
     """
 
     def __init__(
@@ -47,7 +49,7 @@ class Served:
         *,
         workers: int = 1,
         log: Path | None = None,
-        timeout: float = 60.0,
+        timeout: float = 180.0,
     ):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
