@@ -134,7 +134,7 @@ async def test_the_maximum_meeting_time_counts_across_processes_and_ends_the_roo
 
 
 async def terminated_events(database_url: str, room_id: str) -> int:
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from callgrid.config import Settings
     from callgrid.db.engine import create_engine

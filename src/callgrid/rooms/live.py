@@ -19,17 +19,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, case, select, update
 
 from callgrid.config import Settings
+from callgrid.db.base import new_id
+from callgrid.db.sections import Section, run_section
 from callgrid.db.session import Database, write_session
 from callgrid.kit.timestamps import utc_millis
 from callgrid.rooms import actions, render, repository, service
 from callgrid.rooms.hub import Clock, Hub, Joined, Left, LocalSession, Participant, RoomLimits
 from callgrid.rooms.models import MemberType, Room, RoomType
 from callgrid.rooms.tokens import RoomSigner, TokenError
-from callgrid.webhooks.events import EventType, emit
+from callgrid.webhooks.events import EventType, events_committed, outbox_step
 
 log = logging.getLogger("callgrid.rooms")
 
@@ -204,6 +205,7 @@ class LiveRooms:
     # --- what joins, leaves and ends write ---------------------------------------------------------
 
     async def record_join(self, admission: Admission, participant: Participant, joined: Joined) -> None:
+        """The join's outbox rows (and, for the second participant ever, `started_at`)."""
         now = self.clock()
         body = render.session_webhook(
             "sessionJoined",
@@ -213,19 +215,12 @@ class LiveRooms:
             members_count=joined.state.members_count,
             timestamp=now,
         )
-        async with write_session(self.database) as session:
-            endpoint_id = (
-                await session.execute(select(Room.webhook_endpoint_id).where(Room.id == admission.room_id))
-            ).scalar_one_or_none()
-            if joined.started:
-                await session.execute(
-                    update(Room).where(Room.id == admission.room_id, Room.started_at.is_(None)).values(started_at=now)
-                )
-            await self._emit_session_event(session, admission.organization_id, EventType.ROOM_SESSION_JOINED, body, endpoint_id)
-            await session.commit()
+        started_at = now if joined.started else None
+        await self._write(_session_event(admission.room_id, EventType.ROOM_SESSION_JOINED, body, now=now, started_at=started_at))
 
     async def left(self, room_id: UUID, left: Left, reason: str) -> None:
-        """(the hub's LiveEvents) A session left, here or (swept) on a dead process."""
+        """(the hub's LiveEvents) A session left, here or (swept) on a dead process: its outbox
+        rows, and the meeting time when the clock stopped."""
         now = self.clock()
         body = render.session_webhook(
             "sessionLeft",
@@ -235,25 +230,15 @@ class LiveRooms:
             members_count=left.state.members_count,
             timestamp=now,
         )
-        async with write_session(self.database) as session:
-            row = (
-                await session.execute(select(Room.organization_id, Room.webhook_endpoint_id).where(Room.id == room_id))
-            ).first()
-            if row is None:
-                await session.rollback()
-                return  # the room is gone (its organization was deleted)
-            if left.stopped:
-                await session.execute(_keep_meeting_time(room_id, left.state.clock.accumulated_ms))
-            await self._emit_session_event(session, row[0], EventType.ROOM_SESSION_LEFT, body, row[1])
-            await session.commit()
+        meeting_ms = left.state.clock.accumulated_ms if left.stopped else None
+        await self._write(_session_event(room_id, EventType.ROOM_SESSION_LEFT, body, now=now, meeting_ms=meeting_ms))
 
-    @staticmethod
-    async def _emit_session_event(session: AsyncSession, organization_id: UUID, event_type: EventType, body: dict, endpoint_id) -> None:
-        # The organization's endpoints get it in the envelope; the room's own webhook gets the
-        # seed's body as it is (an event addressed to its endpoint, which is of kind `room`).
-        await emit(session, organization_id, event_type, body)
-        if endpoint_id is not None:
-            await emit(session, organization_id, event_type, body, endpoint_id=endpoint_id)
+    async def _write(self, section) -> None:
+        """A short write transaction: on SQLite one call on the driver's thread (the process's one
+        write connection is held for what SQLite itself takes), elsewhere statement by statement."""
+        async with write_session(self.database) as session:
+            await run_section(session, section, after_commit=events_committed)
+            await session.commit()
 
     async def clock_ended(self, room_id: UUID, clock: Clock) -> None:
         """(the hub's LiveEvents) The maximum meeting time is reached: end the room."""
@@ -311,6 +296,51 @@ class LiveRooms:
         except Exception:
             log.exception("rooms: reading the live clocks failed")
             return {}
+
+
+_ROOMS = Room.__table__
+_ROOM_OWNERS = select(_ROOMS.c.organization_id, _ROOMS.c.webhook_endpoint_id).where(_ROOMS.c.id == bindparam("room_id"))
+_STARTED = (
+    update(_ROOMS)
+    .where(_ROOMS.c.id == bindparam("room_id"), _ROOMS.c.started_at.is_(None))
+    .values(started_at=bindparam("started_at"), updated_at=bindparam("started_at"))
+)
+_MEETING_TIME = (
+    update(_ROOMS)
+    .where(_ROOMS.c.id == bindparam("room_id"))
+    .values(
+        meeting_time_ms=case(
+            (_ROOMS.c.meeting_time_ms < bindparam("meeting_ms"), bindparam("meeting_ms")), else_=_ROOMS.c.meeting_time_ms
+        ),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def _session_event(
+    room_id: UUID,
+    event_type: EventType,
+    body: dict,
+    *,
+    now: datetime,
+    started_at: datetime | None = None,
+    meeting_ms: int | None = None,
+) -> Section[None]:
+    """A join's or leave's write section: the room's organization and webhook, `started_at` or
+    the meeting time, and the outbox rows: one for the organization's endpoints (the envelope),
+    one addressed to the room's own webhook (the seed's body as it is), when it has one."""
+    rows = yield _ROOM_OWNERS, {"room_id": room_id}
+    if not rows:
+        return  # the room is gone (its organization was deleted)
+    organization_id, endpoint_id = rows[0]
+    if started_at is not None:
+        yield _STARTED, {"room_id": room_id, "started_at": started_at}
+    if meeting_ms is not None:
+        yield _MEETING_TIME, {"room_id": room_id, "meeting_ms": meeting_ms, "now": now}
+    statement, events = outbox_step(organization_id, event_type, [body])
+    if endpoint_id is not None:
+        events = [*events, {**events[0], "id": new_id(), "endpoint_id": endpoint_id}]
+    yield statement, events
 
 
 def _keep_meeting_time(room_id: UUID, meeting_ms: int):

@@ -56,15 +56,14 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     except RoomTerminated:
         await websocket.close(TERMINATED, "the room is terminated")
         return
-    writer = None
+    writer = recorded = None
     try:
         await websocket.send_text(dumps(rooms.welcome(admission, session, joined)))
         session.ready()
         writer = asyncio.create_task(_write(websocket, session))
-        try:
-            await rooms.record_join(admission, participant, joined)
-        except Exception:
-            log.exception("rooms: recording a join failed")
+        # The join's write (its webhook rows) goes on beside the socket: a busy database must
+        # not keep this session from reading its heartbeats.
+        recorded = asyncio.create_task(_record_join(rooms, admission, participant, joined))
         await _read(websocket, session, rooms, admission.features)
     except WebSocketDisconnect:
         pass
@@ -74,6 +73,8 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     finally:
         if not session.closing:
             session.close(1000, "bye")
+        if recorded is not None:
+            await asyncio.wait([recorded])  # the join's rows before the leave's
         try:
             await rooms.hub.leave(session)
         except Exception:
@@ -88,6 +89,13 @@ async def live(websocket: WebSocket, room_id: str) -> None:
                 await websocket.close(session.close_code or 1000, session.close_reason)
             except Exception:
                 pass
+
+
+async def _record_join(rooms: LiveRooms, admission, participant, joined) -> None:
+    try:
+        await rooms.record_join(admission, participant, joined)
+    except Exception:
+        log.exception("rooms: recording a join failed")
 
 
 async def _write(websocket: WebSocket, session: LocalSession) -> None:
