@@ -3,6 +3,7 @@ input answered 4xx naming the field (RFC 9457), another organization's room a 40
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -135,6 +136,11 @@ async def test_members_are_added_all_or_nothing_and_removed(tenant):
     assert (await tenant.client.delete(f"{path}/bob")).status_code == 204
     assert_problem(await tenant.client.delete(f"{path}/bob"), 404, "user_id")
     assert (await tenant.client.get(f"/v1/rooms/{room['id']}")).json()["room"]["members_count"] == 2
+    # A user_id is the client's own: any characters, a slash included (percent-encoded in the path).
+    odd = "team/alice smith?"
+    assert (await tenant.client.post(path, json={"members": [{"user_id": odd}]})).status_code == 200
+    assert (await tenant.client.delete(f"{path}/{quote(odd, safe='')}")).status_code == 204
+    assert [m["user_id"] for m in (await tenant.client.get(path)).json()["members"]] == ["alice", "carol"]
 
 
 async def test_join_tokens_and_join_info(tenant, clock):

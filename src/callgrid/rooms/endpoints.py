@@ -119,7 +119,7 @@ async def list_members(room_id: str, principal: CurrentPrincipal, session: ReadS
     return {"members": [render.member(m) for m in members], "paging": render.paging(limit, offset, total)}
 
 
-@router.delete("/{room_id}/members/{user_id}", status_code=204, summary="Remove a member (their sessions are disconnected)")
+@router.delete("/{room_id}/members/{user_id:path}", status_code=204, summary="Remove a member (their sessions are disconnected)")
 async def remove_member(room_id: str, user_id: str, principal: CurrentPrincipal, session: WriteSession, now: Now):
     room = await service.get(session, principal.organization_id, room_id, for_update=True)
     await service.remove_member(session, room, user_id, now)
