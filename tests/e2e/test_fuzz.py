@@ -6,6 +6,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.slow  # a real server process, schemathesis
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 25}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+# Each backend's server and its fuzzing in a process of its own under `pytest -n 2`.
+@pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"fuzz-{b}")) for b in BACKENDS])
 def fuzzed(request, tmp_path_factory):
     with ExitStack() as stack:
         if request.param == "sqlite":
@@ -58,6 +60,7 @@ def _operations(server):
 def test_no_input_gets_a_500(fuzzed, mode):
     headers = {"Authorization": f"Bearer {fuzzed.first_key}"}
     failures: list[str] = []
+    connection = requests.Session()  # kept alive across the cases
     operations = _operations(fuzzed)
     assert len(operations) >= 20, "the whole API is in the OpenAPI document"
     for operation in operations:
@@ -66,7 +69,7 @@ def test_no_input_gets_a_500(fuzzed, mode):
                   database=None)
         @given(case=operation.as_strategy(generation_mode=mode))
         def probe(case):
-            response = case.call(base_url=fuzzed.base_url, headers=headers)
+            response = case.call(base_url=fuzzed.base_url, headers=headers, session=connection)
             if response.status_code >= 500:
                 body = json.dumps(case.body, default=str)[:500] if case.body is not None else None
                 failures.append(f"{case.method} {case.formatted_path} query={case.query!r} body={body} -> "
@@ -76,4 +79,5 @@ def test_no_input_gets_a_500(fuzzed, mode):
             probe()
         except Unsatisfiable:
             pass  # e.g. an operation with nothing that can be made invalid
+    connection.close()
     assert not failures, "\n".join(failures[:20])
