@@ -2,18 +2,20 @@
 
 PostgreSQL serialises the commits of transactions that NOTIFY (a lock taken before the commit
 and held until after it, so that notifications queue in commit order); the WAL flushes of such
-commits cannot be shared (no group commit). Callgrid's trigger (migration
-20261123_webhook_notify) makes every transaction that inserts a webhook event one of them.
+commits cannot be shared (no group commit). A trigger on `webhook_events` that notified inside
+each inserting transaction (what migration 20261123_webhook_notify did before it was emptied)
+would make every transaction that inserts a webhook event one of them; Callgrid notifies after
+the commit instead, from the process that committed (callgrid.webhooks.wakeup.publishing).
 
 On a scratch database migrated by callgrid this runs `--writers` (32) concurrent connections,
 each committing one-row INSERTs into `webhook_events` as fast as it can, for `--seconds` (4)
 per round, in turn in three ways, `--rounds` (4) times each, interleaved:
 
-* `trigger`: as shipped: the statement-level trigger notifies inside each transaction;
-* `none`: the trigger disabled: no notification at all (the ceiling);
-* `after commit`: the trigger disabled, and one task of the same process notifies on a
-  connection of its own after commits, one NOTIFY in flight at a time (commits made meanwhile
-  share the next): what a per-process publisher would cost instead of the trigger.
+* `in transaction`: a statement-level trigger (created here, on the scratch database only)
+  notifies inside each transaction: the design Callgrid dropped;
+* `none`: no notification at all (the ceiling);
+* `after commit`: as shipped: one task of the same process notifies on a connection of its own
+  after commits, one NOTIFY in flight at a time (commits made meanwhile share the next).
 
 It prints commits per second for each (median and every round) beside the load average. It
 prints figures and never asserts timings.
@@ -49,6 +51,18 @@ async def measure(url: str, args) -> dict[str, list[float]]:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     admin = await asyncpg.connect(dsn)
     organization = uuid.uuid4()
+    await admin.execute(  # the dropped trigger, for the `in transaction` rounds (disabled otherwise)
+        """
+        CREATE FUNCTION bench_notify_webhook_events() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('callgrid_webhook_events', '');
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER bench_webhook_events_notify AFTER INSERT ON webhook_events
+            FOR EACH STATEMENT EXECUTE FUNCTION bench_notify_webhook_events();
+        """
+    )
     await admin.execute("INSERT INTO organizations (id, name, slug, created_at, updated_at) "
                         "VALUES ($1, 'Bench', 'bench', now(), now())", organization)
     pool = await asyncpg.create_pool(dsn, min_size=args.writers, max_size=args.writers)
@@ -56,8 +70,8 @@ async def measure(url: str, args) -> dict[str, list[float]]:
     try:
 
         async def round_of(mode: str, seconds: float) -> float:
-            await admin.execute(f"ALTER TABLE webhook_events {'ENABLE' if mode == 'trigger' else 'DISABLE'} "
-                                "TRIGGER webhook_events_notify")
+            await admin.execute(f"ALTER TABLE webhook_events {'ENABLE' if mode == 'in transaction' else 'DISABLE'} "
+                                "TRIGGER bench_webhook_events_notify")
             committed = 0
             stop = time.monotonic() + seconds
             poke = asyncio.Event()
@@ -85,7 +99,7 @@ async def measure(url: str, args) -> dict[str, list[float]]:
             return committed / seconds
 
         await round_of("none", 1.0)  # warm-up
-        results: dict[str, list[float]] = {"trigger": [], "none": [], "after commit": []}
+        results: dict[str, list[float]] = {"in transaction": [], "none": [], "after commit": []}
         for _ in range(args.rounds):
             for mode in results:
                 results[mode].append(await round_of(mode, args.seconds))

@@ -10,17 +10,16 @@ from collections import Counter
 import asyncpg
 import httpx
 import pytest
-from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from callgrid.config import Settings
 from callgrid.db.engine import create_engine, create_sessionmaker
-from callgrid.db.migrate import alembic_config, upgrade
 from callgrid.webhooks import emit
-from callgrid.webhooks.wakeup import LISTENER_NAME, PG_CHANNEL
+from callgrid.webhooks.notify import notifier
+from callgrid.webhooks.wakeup import LISTENER_NAME, PG_CHANNEL, publishing
 from tests.support.databases import clean
-from tests.support.postgres import POSTGRES_URL, new_database, plain_dsn
+from tests.support.postgres import POSTGRES_URL, plain_dsn
 from tests.support.processes import free_port
 from tests.webhooks.conftest import CALLGRID, Served, create_endpoint, subprocess_env
 
@@ -62,99 +61,109 @@ class Listener:
             heard.append(payload)
         return heard
 
+    async def quiet(self) -> list[str]:
+        """What is heard in a moment's wait (a publisher woken by mistake would have notified
+        by then), up to a marker."""
+        await asyncio.sleep(0.2)
+        return await self.until_marker()
+
+    async def notified(self) -> None:
+        """Wait for the notification sent after a commit, then for anything else heard (another
+        app of this test process publishing the same commit): only ever the empty payload."""
+        assert await asyncio.wait_for(self.heard.get(), AT_ONCE) == ""
+        assert set(await self.until_marker()) <= {""}
+
     async def close(self) -> None:
         await self.connection.close()
 
 
-# --- the trigger --------------------------------------------------------------------------------
+# --- notifying after commits ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", ON_POSTGRESQL)
-async def test_inserting_events_notifies_once_per_committed_transaction_and_never_on_rollback(tenant, database_url):
+async def test_a_commit_with_events_notifies_after_it_and_a_rollback_or_a_plain_insert_does_not(tenant, database_url):
     org = uuid.UUID(tenant.organization_id)
     engine = create_engine(Settings(database_url=database_url))
     sessionmaker = create_sessionmaker(engine)
     listener = await Listener.start(database_url)
+    committed = notifier.register()  # what wakes the publishers: this process's after-commit hooks
     try:
-        async with sessionmaker() as session:
-            await session.execute(text("SELECT 1 FROM organizations"))  # a transaction without events
-            await session.commit()
-        assert await listener.until_marker() == []
+        async with publishing(Settings(database_url=database_url), engine):
+            async with sessionmaker() as session:
+                await session.execute(text("SELECT 1 FROM organizations"))  # a transaction without events
+                await session.commit()
+            assert not committed.is_set()
+            assert await listener.quiet() == []
 
-        async with sessionmaker() as session:
-            for n in range(3):
-                await emit(session, org, "ping", {"n": n})
-            await session.flush()
-            await session.rollback()
-        assert await listener.until_marker() == []
+            async with sessionmaker() as session:
+                for n in range(3):
+                    await emit(session, org, "ping", {"n": n})
+                await session.flush()
+                await session.rollback()
+            assert not committed.is_set()
+            assert await listener.quiet() == []
 
-        async with sessionmaker() as session:
-            for n in range(3):  # three statements
-                await emit(session, org, "ping", {"n": n})
-            await session.flush()
-            for n in range(3, 5):
-                await emit(session, org, "ping", {"n": n})
-            await session.commit()
-        assert await listener.until_marker() == [""]  # one, however many events and statements
+            # No trigger on the table: a row inserted by hand notifies nothing (the poll finds it).
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO webhook_events (id, organization_id, type, payload, created_at)"
+                         " VALUES (:id, :org, 'ping', '{}', now())"), {"id": uuid.uuid4(), "org": org})
+            assert await listener.quiet() == []
+
+            async with sessionmaker() as session:
+                for n in range(3):  # three statements
+                    await emit(session, org, "ping", {"n": n})
+                await session.flush()
+                for n in range(3, 5):
+                    await emit(session, org, "ping", {"n": n})
+                await session.commit()
+            assert committed.is_set()
+            await listener.notified()
     finally:
+        notifier.unregister(committed)
         await listener.close()
         await engine.dispose()
 
 
 @pytest.mark.parametrize("backend", ON_POSTGRESQL)
-async def test_retrying_a_delivery_or_enabling_an_endpoint_notifies_on_commit(tenant, database_url):
+async def test_a_write_section_commit_notifies(tenant, database_url):
+    """Creating a video call commits in a write section (`run_section`), outside the session:
+    its after-commit hook wakes the app's publisher."""
+    listener = await Listener.start(database_url)
+    try:
+        mango = (await tenant.client.post("/api/v1/products", json={"title": "Mango", "price": 1})).json()["id"]
+        assert await listener.quiet() == []  # a product: no event
+        r = await tenant.client.post(CALLS, json={"title": "booked", "mango": mango, "startDate": "2030-01-02",
+                                                  "fromTime": "10:00", "timezoneName": "UTC", "duration": 60})
+        assert r.status_code == 201, r.text
+        await listener.notified()
+    finally:
+        await listener.close()
+
+
+@pytest.mark.parametrize("backend", ON_POSTGRESQL)
+async def test_retrying_a_delivery_or_enabling_an_endpoint_notifies_after_commit(tenant, database_url):
     listener = await Listener.start(database_url)
     try:
         endpoint = await create_endpoint(tenant, "https://hooks.example.com/a", enabled=False)
         r = await tenant.client.patch(f"{ENDPOINTS}/{endpoint['id']}", json={"description": "still off"})
         assert r.status_code == 200, r.text
-        assert await listener.until_marker() == []  # nothing became due
+        assert await listener.quiet() == []  # nothing became due
 
         r = await tenant.client.patch(f"{ENDPOINTS}/{endpoint['id']}", json={"enabled": True})
         assert r.status_code == 200, r.text
-        assert await listener.until_marker() == [""]  # its pending deliveries may be due now
+        await listener.notified()  # its pending deliveries may be due now
 
         r = await tenant.client.post(f"{ENDPOINTS}/{endpoint['id']}/test")
         assert r.status_code == 202, r.text
-        assert await listener.until_marker() == [""]  # the ping's event row
+        await listener.notified()  # the ping's event row
         event_id = r.json()["event_id"]
         async with asyncio.timeout(15):  # the embedded worker fans it out into a delivery
             while (await tenant.client.post(f"{ENDPOINTS}/{endpoint['id']}/deliveries/{event_id}/retry")).status_code != 202:
                 await asyncio.sleep(0.05)
-        assert await listener.until_marker() == [""]  # the retry (the worker's own writes notify nothing)
+        await listener.notified()  # the retry
     finally:
         await listener.close()
-
-
-@pytest.mark.parametrize("server", [POSTGRES_URL] if POSTGRES_URL else [])
-async def test_the_notify_migration_goes_down_and_up_again_on_postgresql(server):
-    async with new_database("callgrid_test_notify", server) as url:
-        await _notify_migration_down_and_up(url)
-
-
-async def _notify_migration_down_and_up(url: str) -> None:
-    engine = create_engine(Settings(database_url=url))
-    found = text("SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = 'webhook_events_notify'),"
-                 " (SELECT count(*) FROM pg_proc WHERE proname = 'callgrid_notify_webhook_events')")
-    try:
-        await upgrade(engine)
-        async with engine.connect() as conn:
-            assert tuple((await conn.execute(found)).one()) == (1, 1)
-
-        def down(connection) -> None:
-            config = alembic_config(url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, "20261121_calls_kind_index")
-
-        async with engine.begin() as conn:
-            await conn.run_sync(down)
-        async with engine.connect() as conn:
-            assert tuple((await conn.execute(found)).one()) == (0, 0)
-        await upgrade(engine)
-        async with engine.connect() as conn:
-            assert tuple((await conn.execute(found)).one()) == (1, 1)
-    finally:
-        await engine.dispose()
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -263,7 +272,7 @@ async def test_a_worker_with_a_30_s_poll_delivers_what_a_server_process_commits_
         # for its 30 s poll could have delivered one of them at most.
         delivered = [await create_and_see_it_delivered(hour) for hour in (10, 11, 12)]
 
-        # A manual retry wakes it too (no event row is inserted: the service notifies).
+        # A manual retry wakes it too (no event row is inserted: the service asks for the wake-up).
         event_id = delivered[0]["json"]["id"]
         r = await client.post(f"{ENDPOINTS}/{endpoint['id']}/deliveries/{event_id}/retry")
         assert r.status_code == 202, r.text

@@ -122,7 +122,7 @@ async def update_endpoint(
     endpoint.updated_at = now
     await session.flush()
     if resumed:
-        await notify_workers(session)  # its pending deliveries may be due now
+        notify_workers(session)  # its pending deliveries may be due now
     return endpoint
 
 
@@ -173,5 +173,5 @@ async def retry_delivery(
     delivery.lease_token = None  # an attempt in flight now will not be recorded over this one
     delivery.updated_at = now
     await session.flush()
-    await notify_workers(session)
+    notify_workers(session)
     return delivery, event.type

@@ -4,18 +4,20 @@ A worker hears of new work in up to four ways; the poll is the only one it relie
 
 1. **Its own process** commits an event: `events._wake_workers` (after commit) calls
    `notifier.notify()`, which sets the worker's wake event.
-2. **PostgreSQL**: a statement-level trigger on `webhook_events` (migration
-   `20261123_webhook_notify`) runs `pg_notify('callgrid_webhook_events', '')` once per INSERT
-   statement. It is part of the inserting transaction: no extra round trip, delivered only
-   when that transaction commits (nothing on rollback), and PostgreSQL folds a transaction's
-   identical notifications into one. Each worker holds one connection of its own (not from the
-   pool; `application_name` "callgrid-webhook-listener-<pid>") that LISTENs on that channel.
-3. **Redis** (`CALLGRID_REDIS_URL`, with SQLite or in addition to PostgreSQL): every process
-   that commits events publishes on `{CALLGRID_REDIS_PREFIX}:webhook-events` after the commit,
-   off the request's path (one publish in flight at a time: commits made meanwhile share the
-   next one), and every worker subscribes. Without a Redis URL, `redis` is never imported.
+2. **PostgreSQL**: every process that commits events (`callgrid serve`) runs
+   `SELECT pg_notify('callgrid_webhook_events', '')` after the commit, on a pooled connection
+   outside any transaction (autocommit), off the request's path: one notification in flight at
+   a time, commits made meanwhile share the next one. Each worker holds one connection of its
+   own (not from the pool; `application_name` "callgrid-webhook-listener-<pid>") that LISTENs
+   on that channel. Not a trigger on `webhook_events`: PostgreSQL commits notifying
+   transactions one at a time (they cannot share a WAL flush), which capped the rate at which
+   event-inserting transactions commit (bench/notify_commit_cost.py).
+3. **Redis** (`CALLGRID_REDIS_URL`, with SQLite or in addition to PostgreSQL): the same, as a
+   publish on `{CALLGRID_REDIS_PREFIX}:webhook-events`, and every worker subscribes. Without a
+   Redis URL, `redis` is never imported.
 4. **The poll** (`CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS`): whatever the above miss (a listener
-   reconnecting, Redis down, a row written by hand) is found at the next poll.
+   reconnecting, Redis down, a process that ended between its commit and its notification, a
+   row written by hand) is found at the next poll.
 
 A listener that loses its connection reconnects (0.5 s, then doubling up to 10 s between
 tries) and wakes its worker once it is back, for anything committed meanwhile; a connection
@@ -30,9 +32,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from callgrid.config import Settings
@@ -41,7 +42,7 @@ from callgrid.webhooks.notify import notifier
 
 log = logging.getLogger("callgrid.webhooks")
 
-# The channel the trigger notifies (the migration spells it out too; a test checks they agree).
+# The PostgreSQL channel notified after commits and listened on by the workers.
 PG_CHANNEL = "callgrid_webhook_events"
 # How the listening connections introduce themselves (PostgreSQL's application_name, Redis's
 # client name), with the process id: so an operator sees who listens.
@@ -66,63 +67,90 @@ def is_postgresql(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
-async def notify_workers(session: AsyncSession) -> None:
+def notify_workers(session: AsyncSession) -> None:
     """Wake delivery workers everywhere when `session` commits, for a change that makes a
     delivery due without inserting an event (a manual retry, an endpoint enabled again;
-    inserting an event does all this by itself). This process's worker and, with Redis, the
-    others through the after-commit hook; on PostgreSQL a `pg_notify` in the transaction (one
-    round trip, on these rare paths only)."""
+    inserting an event does this by itself): this process's worker at once, other processes'
+    through the publishers (`publishing`), as after a commit of events."""
     wake_after_commit(session)
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PG_CHANNEL})
 
 
-# --- the server's side: publish commits on Redis ----------------------------------------------
+# --- the server's side: tell other processes of commits -----------------------------------------
 
 
 @asynccontextmanager
-async def publishing(settings: Settings) -> AsyncIterator[None]:
-    """For the duration of the block, tell other processes' workers (through Redis, when
-    configured) that this process committed events. PostgreSQL needs nothing here: the
-    trigger notifies inside the transaction."""
-    if not settings.redis_url:
-        yield
-        return
-    task = asyncio.create_task(_publish_commits(settings.redis_url, redis_channel(settings)),
-                               name="callgrid-webhook-publisher")
+async def publishing(settings: Settings, engine: AsyncEngine | None = None) -> AsyncIterator[None]:
+    """For the duration of the block, tell other processes' workers that this process committed
+    events: `pg_notify` on PostgreSQL (when `engine` is a PostgreSQL engine: a connection of its
+    pool), a publish on Redis when `CALLGRID_REDIS_URL` is set. Each is a task of its own, woken
+    by `notifier` after such commits (off the requests' path), with one notification in flight
+    at a time: commits made while one is sent share the next."""
+    tasks = []
+    if engine is not None and engine.dialect.name == "postgresql":
+        tasks.append(asyncio.create_task(_notify_postgresql(engine), name="callgrid-webhook-notify-postgresql"))
+    if settings.redis_url:
+        tasks.append(asyncio.create_task(_publish_redis(settings.redis_url, redis_channel(settings)),
+                                         name="callgrid-webhook-publisher"))
     try:
         yield
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
 
 
-async def _publish_commits(url: str, channel: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url, socket_connect_timeout=PUBLISH_WITHIN, socket_timeout=PUBLISH_WITHIN)
+async def _after_commits(what: str, send: Callable[[], Awaitable[None]]) -> None:
+    """`send()` after every commit of events in this process (`notifier`); commits made while
+    it runs need, and share, the next one. A failure is logged once (and the recovery)."""
     wake = notifier.register()
     failing = False
     try:
         while True:
             await wake.wait()
-            wake.clear()  # commits from now on need a publish after this one
+            wake.clear()  # commits from now on need a notification after this one
             try:
-                await asyncio.wait_for(client.publish(channel, PROCESS_TOKEN), PUBLISH_WITHIN)
+                await asyncio.wait_for(send(), PUBLISH_WITHIN)
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as exc:
                 if not failing:
-                    log.warning("could not publish on Redis (%s: %s); other processes' webhook workers "
-                                "will find new events at their next poll", type(exc).__name__, exc)
+                    log.warning("could not publish on %s (%s: %s); other processes' webhook workers "
+                                "will find new events at their next poll", what, type(exc).__name__, exc)
                 failing = True
             else:
                 if failing:
-                    log.warning("publishing webhook wake-ups on Redis again")
+                    log.warning("publishing webhook wake-ups on %s again", what)
                 failing = False
     finally:
         notifier.unregister(wake)
+
+
+async def _notify_postgresql(engine: AsyncEngine) -> None:
+    async def send() -> None:
+        connection = await engine.connect()
+        try:
+            # On asyncpg's connection, outside any transaction: autocommit, one round trip (and
+            # nothing for the pool to roll back when the connection goes back).
+            raw = (await connection.get_raw_connection()).driver_connection
+            await raw.execute(f"SELECT pg_notify('{PG_CHANNEL}', '')")
+        except BaseException:
+            await connection.invalidate()  # timed out or broken: not back to the pool
+            raise
+        finally:
+            await connection.close()
+
+    await _after_commits("PostgreSQL (NOTIFY)", send)
+
+
+async def _publish_redis(url: str, channel: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=PUBLISH_WITHIN, socket_timeout=PUBLISH_WITHIN)
+    try:
+        await _after_commits("Redis", lambda: client.publish(channel, PROCESS_TOKEN))
+    finally:
         with suppress(Exception):
             await client.aclose()
 

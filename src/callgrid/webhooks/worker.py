@@ -463,9 +463,10 @@ def _wants(endpoint, event) -> bool:
 @asynccontextmanager
 async def embedded_worker(sessionmaker: async_sessionmaker, settings: Settings, *, enabled: bool = True):
     """The server process's part in webhook delivery, for the duration of the block (`callgrid
-    serve`): with Redis configured, publishing its commits of events to other processes' workers
-    (`wakeup.publishing`); and, when `enabled`, a delivery worker as a task."""
-    async with publishing(settings):
+    serve`): telling other processes' workers of its commits of events (`wakeup.publishing`:
+    NOTIFY on PostgreSQL, a publish on Redis when configured); and, when `enabled`, a delivery
+    worker as a task."""
+    async with publishing(settings, sessionmaker.kw.get("bind")):
         if not enabled:
             yield None
             return

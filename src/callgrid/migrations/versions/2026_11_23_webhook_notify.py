@@ -1,18 +1,18 @@
-"""webhooks: NOTIFY delivery workers when events are inserted (PostgreSQL only)
+"""webhooks: no schema change (kept so the revision chain stays as it was)
 
-A statement-level trigger on `webhook_events` runs `pg_notify('callgrid_webhook_events', '')`
-once per INSERT statement. The notification is part of the inserting transaction: it costs no
-round trip of its own, is delivered when the transaction commits and not at all when it rolls
-back, and PostgreSQL folds a transaction's identical notifications into one. Delivery workers
-LISTEN on the channel (callgrid.webhooks.wakeup.PG_CHANNEL) and wake at once instead of at
-their next poll. SQLite has no such thing: this migration does nothing there.
+This revision first added a statement-level trigger on `webhook_events` that ran
+`pg_notify('callgrid_webhook_events', '')` in every transaction inserting events. PostgreSQL
+commits notifying transactions one at a time (a global lock around the notify queue at commit,
+so they cannot share a WAL flush), and with every call creation inserting events the trigger
+capped the create rate (bench/notify_commit_cost.py). It was dropped before release: each
+`callgrid serve` process now sends that notification itself after a commit that carried events,
+off the request's path (callgrid.webhooks.wakeup.publishing). Nothing is left for the schema to
+do; the revision stays, empty, so the revisions after it apply unchanged.
 
 Revision ID: 20261123_webhook_notify
 Revises: 20261121_calls_kind_index
 Create Date: 2026-11-23
 """
-
-from alembic import op
 
 revision = "20261123_webhook_notify"
 down_revision = "20261121_calls_kind_index"
@@ -21,26 +21,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        """
-        CREATE FUNCTION callgrid_notify_webhook_events() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_notify('callgrid_webhook_events', '');
-            RETURN NULL;
-        END
-        $$
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER webhook_events_notify AFTER INSERT ON webhook_events "
-        "FOR EACH STATEMENT EXECUTE FUNCTION callgrid_notify_webhook_events()"
-    )
+    pass
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS webhook_events_notify ON webhook_events")
-    op.execute("DROP FUNCTION IF EXISTS callgrid_notify_webhook_events()")
+    pass
