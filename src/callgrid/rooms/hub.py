@@ -259,9 +259,14 @@ class Store(Protocol):
 class MemoryStore:
     """The live state of one process's rooms (no Redis: the embedded default)."""
 
+    # An empty room's clock is kept this long (a rejoin goes on from it), then forgotten: the
+    # database has the meeting time by then.
+    IDLE_CLOCK_SECONDS = 600.0
+
     def __init__(self) -> None:
         self._sessions: dict[UUID, dict[str, Participant]] = {}
         self._clocks: dict[UUID, Clock] = {}
+        self._idle_since: dict[UUID, float] = {}
 
     def _state(self, room_id: UUID) -> RoomState:
         return RoomState(list(self._sessions.get(room_id, {}).values()), self._clocks.get(room_id, Clock()))
@@ -273,6 +278,7 @@ class MemoryStore:
         clock = Clock(clock.accumulated_ms, clock.running_since_ms, limits.max_meeting_seconds, False)
         sessions = self._sessions.setdefault(limits.room_id, {})
         sessions[participant.session_id] = participant
+        self._idle_since.pop(limits.room_id, None)
         started = len(sessions) >= 2 and not clock.running
         if started:
             clock = Clock(clock.accumulated_ms, now_ms, clock.max_seconds, False)
@@ -292,8 +298,7 @@ class MemoryStore:
         state = self._state(room_id)
         if not sessions:
             del self._sessions[room_id]
-            if not clock.terminated:
-                self._clocks.pop(room_id, None)  # the database has the meeting time from here on
+            self._idle_since[room_id] = time.monotonic()
         return Left(participant, state, stopped)
 
     async def update(self, room_id: UUID, participant: Participant) -> None:
@@ -305,6 +310,12 @@ class MemoryStore:
         return None  # the process's own sessions: its sweeper times them out itself
 
     async def expired(self, now_ms: int, limit: int) -> list[tuple[UUID, str]]:
+        # No other process's sessions to sweep here; forget the clocks of rooms long empty.
+        cutoff = time.monotonic() - self.IDLE_CLOCK_SECONDS
+        for room_id, since in list(self._idle_since.items()):
+            if since < cutoff:
+                del self._idle_since[room_id]
+                self._clocks.pop(room_id, None)
         return []
 
     async def participants(self, room_id: UUID, now_ms: int) -> list[Participant]:
@@ -673,6 +684,10 @@ class Hub:
             timer.cancel()
         for session in list(self._sessions.values()):
             session.close(1001, "the server is shutting down", leave_reason="left")
+        # Their handlers leave (the store, the leave's webhooks) before the store closes.
+        deadline = time.monotonic() + 5
+        while self._sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         await self.bus.close()
