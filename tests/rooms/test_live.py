@@ -184,3 +184,45 @@ async def until(read, check, timeout: float = 10.0):
             await asyncio.sleep(0.05)
     return value
 
+
+
+async def test_lowering_the_maximum_below_the_time_spent_ends_the_room_at_once(tenant, server):
+    room = (await create_room(tenant, type="public", max_meeting_seconds=3600))["room"]
+    alice = await Peer.join(await token_url(tenant, server, room["id"], "alice"))
+    bob = await Peer.join(await token_url(tenant, server, room["id"], "bob"))
+    await alice.next("meeting_time", running=True)
+    changed = await tenant.client.patch(f"/v1/rooms/{room['id']}", json={"max_meeting_seconds": 1})
+    assert changed.status_code == 200, changed.text
+    for peer in (alice, bob):
+        assert await peer.next("terminated", timeout=15) == {"type": "terminated", "reason": "max_meeting_time"}
+        assert (await peer.closed())[0] == 4410
+    shown = (await tenant.client.get(f"/v1/rooms/{room['id']}")).json()["room"]
+    assert (shown["is_terminated"], shown["meeting_time"]) == (True, 1000)
+
+
+ICE = [{"urls": "stun:turn.example.com:3478"}, {"urls": ["turn:turn.example.com:3478"], "username": "u", "credential": "p"}]
+
+
+@pytest.mark.room_settings(ice_servers=ICE)
+async def test_the_configured_ice_servers_reach_the_page(tenant, server):
+    room = (await create_room(tenant, type="open"))["room"]
+    peer = await Peer.join(live_url(server, room["id"], name="Zoe"))
+    assert peer.welcome["ice_servers"] == ICE
+    info = (await tenant.client.get(f"/v1/rooms/{room['id']}/join-info")).json()
+    assert info["ice_servers"] == ICE and info["user"] is None
+    await peer.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['[{"url": "stun:x"}]', '[{"urls": ""}]', '[{"urls": ["stun:x", 3]}]', '[{"urls": "stun:x", "password": "p"}]', '{"urls": "stun:x"}'],
+)
+def test_bad_ice_servers_are_refused_at_start(value, monkeypatch):
+    from pydantic import ValidationError
+
+    from callgrid.config import Settings
+
+    monkeypatch.setenv("CALLGRID_ICE_SERVERS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "ice_servers" in str(caught.value)
