@@ -28,6 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
 
 T = TypeVar("T")
 
@@ -97,7 +98,9 @@ async def _pooled(engine) -> AsyncIterator[Any]:
     try:
         yield pooled.driver_connection
     finally:
-        pooled.close()
+        # Check-in may reset the connection through the async driver: in a greenlet, as
+        # SQLAlchemy's own async layer does (else a refused write throws the connection away).
+        await greenlet_spawn(pooled.close)
 
 
 async def _run_on_driver_thread(engine, section: Section[T]) -> T:
