@@ -12,8 +12,10 @@ outbox rows): everything else is done before it.
   for the busy event loop (and the GIL) while the database's single write lock is held. One
   hop per transaction keeps the lock's hold time, and so the write throughput, what SQLite
   itself takes.
-- PostgreSQL (asyncpg, no threads): each statement is one round trip in the request's write
-  session, which commits when the request ends.
+- PostgreSQL (asyncpg, no threads): a transaction on asyncpg's own connection, each statement
+  one round trip, without the session and engine layers around each.
+- When the request's write session has already begun, the section runs inside its
+  transaction instead, statement by statement, and the session commits it.
 
 Statements are compiled once per (statement, parameter names) and their parameters converted
 by the column types' own bind processors, so a row written here is the row the ORM writes.
@@ -38,9 +40,11 @@ Section = Generator[Step, list[tuple], T]
 
 
 async def run_section(session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None) -> T:
-    """Run `section` in the session's write transaction. `after_commit` runs once the section's
-    changes are committed (at once on SQLite, where the section commits itself; at the
-    session's commit elsewhere)."""
+    """Run `section` as the write transaction. When the session has not begun, the section is
+    a transaction of its own on the driver's connection and commits itself; when it has (an
+    appointment's call and its participants are one transaction), the section runs inside
+    it. `after_commit` runs once the section's changes are committed: at once in the first
+    case, at the session's commit in the second."""
     engine = session.bind  # the AsyncEngine
     if not session.in_transaction():
         if engine.dialect.name == "sqlite":
