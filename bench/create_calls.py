@@ -50,57 +50,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from support import admin, asyncpg_url, free_port, stop, tree_cpu_seconds
+from support import free_port, fresh_database, spawn, stop, tree_cpu_seconds, wait_healthy
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CALLGRID = str(BIN / "callgrid")
 CREATE_PATH = "/api/v1/external/workshops/video-calls"
 SLOT = timedelta(minutes=30)
-
-
-# -- databases --------------------------------------------------------------------------------
-
-
-def fresh_database(url: str | None):
-    """An empty database (callgrid serve migrates it) and a function that removes it."""
-    if url is None or make_url(url).get_backend_name() == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="callgrid-bench-"))
-
-        def drop() -> None:
-            for file in folder.glob("*"):
-                file.unlink()
-            folder.rmdir()
-
-        return f"sqlite+aiosqlite:///{folder / 'bench.db'}", drop
-    name = f"callgrid_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(admin(url, f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        asyncio.run(admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return make_url(asyncpg_url(url)).set(database=name).render_as_string(hide_password=False), drop
-
-
-# -- processes --------------------------------------------------------------------------------
-
-
-def wait_healthy(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"server on port {port} did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=BENCH.parent)
 
 
 # -- load -------------------------------------------------------------------------------------
@@ -278,6 +234,7 @@ def run(args) -> None:
             [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
             env,
             logs / "callgrid.log",
+            cwd=BENCH.parent,
         )
         processes.append(callgrid)
         wait_healthy(callgrid, port, logs / "callgrid.log")
@@ -307,6 +264,7 @@ def run(args) -> None:
              "--log-level", "warning", "--no-access-log"],
             bare_env,
             logs / "bare.log",
+            cwd=BENCH.parent,
         )
         processes.append(bare)
         wait_healthy(bare, bare_port, logs / "bare.log")
