@@ -7,3 +7,5 @@ from callgrid.directory.models import Contact, Host, Product, Subscription  # no
 from callgrid.rooms.models import Room, RoomMember, ServerSecret  # noqa: F401
 from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain  # noqa: F401
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: F401
+from callgrid.bookings.models import Booking, EventType, EventTypeHost  # noqa: F401
+from callgrid.tenancy.models import NumberCounter  # noqa: F401

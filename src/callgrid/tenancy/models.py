@@ -1,7 +1,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
@@ -33,3 +33,14 @@ class WhitelabelDomain(IdMixin, TimestampMixin, Base):
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     hostname: Mapped[str] = mapped_column(String(253))
+
+
+class NumberCounter(Base):
+    """The last number handed out per organization and kind of object (hosts, contacts, event
+    types, bookings): see `callgrid.tenancy.numbers`."""
+
+    __tablename__ = "number_counters"
+
+    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
