@@ -1,8 +1,21 @@
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Drivers Callgrid runs on, for URLs that name none (what psql, libpq and most tools take).
+DEFAULT_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgresql://...` and `postgres://...` as asyncpg URLs, `sqlite:///...` as aiosqlite:
+    the scheme alone is rewritten, the rest of the URL is kept as it was written."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return url
+    driver = DEFAULT_DRIVERS.get(scheme.lower())
+    return f"{driver}://{rest}" if driver else url
 
 
 def parse_schedule(value: str) -> tuple[float, ...]:
@@ -60,6 +73,16 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # RTCIceServer objects for the room page (JSON), e.g. [{"urls": "stun:turn.example.com"}].
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
+
+    # Logs: one line per request and per webhook delivery attempt, as text or as JSON objects.
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics (Prometheus); false: 404.
+    metrics: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
 
     @field_validator("webhook_retry_schedule")
     @classmethod
