@@ -11,7 +11,7 @@ async def test_create_and_get(tenant):
     )
     assert r.status_code == 201, r.text
     contact = r.json()
-    assert set(contact) == {"id", "email", "phone", "first_name", "last_name", "created_at"}
+    assert set(contact) == {"id", "number", "email", "phone", "first_name", "last_name", "created_at"}
     assert contact["email"] == "Fan@example.com"
     assert contact["phone"] == "+14155550123"  # E.164
     assert (contact["first_name"], contact["last_name"]) == ("Ada", "L")
@@ -68,3 +68,18 @@ async def test_unknown_and_other_organizations_contacts_are_404(tenant, other_te
     for contact_id in (MISSING, r.json()["id"]):
         assert_problem(await tenant.client.get(f"/api/v1/contacts/{contact_id}"), 404, "contact_id")
     assert_problem(await tenant.client.get("/api/v1/contacts/12"), 400, "contact_id")
+
+
+async def test_emails_are_unique_ignoring_case_and_numbers_count(tenant, other_tenant):
+    first = await tenant.client.post("/api/v1/contacts", json={"email": "Sam@Example.com"})
+    assert first.status_code == 201, first.text
+    assert first.json()["number"] == 1
+    r = await tenant.client.post("/api/v1/contacts", json={"email": "sam@example.COM", "first_name": "Twin"})
+    assert_problem(r, 409, "email")
+    assert r.json()["contact_id"] == first.json()["id"]
+    assert_page(await tenant.client.get("/api/v1/contacts"), total=1)
+    second = await tenant.client.post("/api/v1/contacts", json={"phone": "+919876543210"})
+    assert second.json()["number"] == 2
+    # Another organization counts on its own and may have the same email.
+    r = await other_tenant.client.post("/api/v1/contacts", json={"email": "sam@example.com"})
+    assert (r.status_code, r.json()["number"]) == (201, 1)

@@ -16,7 +16,10 @@ async def create_host(tenant, **fields) -> dict:
 
 async def test_create_answers_the_host(tenant):
     host = await create_host(tenant, timezone="Asia/Calcutta", working_hours=HOURS)
-    assert set(host) == {"id", "name", "email", "timezone", "working_hours", "created_at", "updated_at"}
+    assert set(host) == {
+        "id", "number", "name", "email", "timezone", "working_hours", "date_overrides", "created_at", "updated_at"
+    }
+    assert host["number"] == 2  # the owner host is 1
     assert host["name"] == "Priya"
     assert host["email"] == "priya@example.com"
     assert host["timezone"] == "Asia/Calcutta"
@@ -30,6 +33,7 @@ async def test_defaults(tenant):
     host = await create_host(tenant)
     assert host["timezone"] == "UTC"
     assert host["working_hours"] == {}
+    assert host["date_overrides"] == {}
 
 
 async def test_email_is_normalised_and_unique_in_the_organization(tenant, other_tenant):
@@ -99,6 +103,21 @@ BAD_HOSTS = [
     ({"working_hours": {"monday": [{"start": "09:00"}]}}, "working_hours.monday[0].end"),
     ({"working_hours": {"monday": "9-5"}}, "working_hours.monday"),
     ({"working_hours": []}, "working_hours"),
+    (
+        {"working_hours": {"monday": [{"start": "13:00", "end": "17:00"}, {"start": "09:00", "end": "12:00"}]}},
+        "working_hours.monday[1].start",
+    ),
+    (
+        {"working_hours": {"monday": [{"start": "09:00", "end": "13:00"}, {"start": "12:00", "end": "17:00"}]}},
+        "working_hours.monday[1].start",
+    ),
+    ({"date_overrides": {"2026-02-30": []}}, "date_overrides.2026-02-30"),
+    ({"date_overrides": {"24.12.2026": []}}, "date_overrides.24.12.2026"),
+    ({"date_overrides": {"2026-12-27": [{"start": "14:00", "end": "10:00"}]}}, "date_overrides.2026-12-27[0]"),
+    (
+        {"date_overrides": {"2026-12-27": [{"start": "10:00", "end": "14:00"}, {"start": "13:00", "end": "15:00"}]}},
+        "date_overrides.2026-12-27[1].start",
+    ),
     ({"role": "admin"}, "role"),
 ]
 
@@ -139,3 +158,24 @@ async def test_unknown_and_other_organizations_hosts_are_404(tenant, other_tenan
 
 async def test_a_garbage_id_is_400_naming_it(tenant):
     assert_problem(await tenant.client.get("/api/v1/hosts/not-a-uuid"), 400, "host_id")
+
+
+async def test_date_overrides_are_kept_and_updated_alone(tenant):
+    overrides = {"2026-12-27": [{"start": "10:00", "end": "14:00"}], "2026-12-24": []}
+    host = await create_host(tenant, working_hours=HOURS, date_overrides=overrides)
+    assert host["date_overrides"] == overrides
+    assert list(host["date_overrides"]) == ["2026-12-24", "2026-12-27"]  # by date
+    r = await tenant.client.patch(f"/api/v1/hosts/{host['id']}", json={"date_overrides": {"2026-12-31": []}})
+    assert r.status_code == 200, r.text
+    assert r.json()["date_overrides"] == {"2026-12-31": []}
+    assert r.json()["working_hours"] == HOURS
+
+
+async def test_numbers_count_per_organization_without_gaps(tenant, other_tenant):
+    numbers = [(await create_host(tenant, email=f"h{n}@example.com"))["number"] for n in range(3)]
+    assert numbers == [2, 3, 4]
+    # A refused create takes no number.
+    r = await tenant.client.post("/api/v1/hosts", json={"name": "Again", "email": "h0@example.com"})
+    assert_problem(r, 409, "email")
+    assert (await create_host(tenant, email="h9@example.com"))["number"] == 5
+    assert (await create_host(other_tenant))["number"] == 2

@@ -1,7 +1,7 @@
 from typing import TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.db.base import Base
@@ -45,3 +45,11 @@ async def get_owner_host(session: AsyncSession, organization_id: UUID) -> Host |
             select(Host).where(Host.organization_id == organization_id).order_by(Host.created_at, Host.id).limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def contact_by_email(session: AsyncSession, organization_id: UUID, email: str) -> Contact | None:
+    """Case-insensitive: reads the (organization_id, lower(email)) unique index."""
+    found = await session.execute(
+        select(Contact).where(Contact.organization_id == organization_id, func.lower(Contact.email) == email.lower())
+    )
+    return found.scalar_one_or_none()

@@ -31,6 +31,8 @@ class TimeRange(StrictModel):
 
 
 WorkingHours = dict[Literal[WEEKDAYS], Annotated[list[TimeRange], Field(max_length=12)]]  # type: ignore[valid-type]
+# {"2026-12-24": [], "2026-12-27": [{"start": "10:00", "end": "14:00"}]}: that date's hours instead of the week's.
+DateOverrides = Annotated[dict[str, Annotated[list[TimeRange], Field(max_length=12)]], Field(max_length=1000)]
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -39,7 +41,11 @@ class HostCreate(StrictModel):
     name: Name
     email: Email
     timezone: TimezoneName = "UTC"
-    working_hours: WorkingHours = Field(default_factory=dict)
+    working_hours: WorkingHours = Field(
+        default_factory=dict,
+        description="Empty: Monday to Friday 09:00-17:00 in `timezone`; otherwise exactly the days given",
+    )
+    date_overrides: DateOverrides = Field(default_factory=dict, description="`[]` is a day off")
 
 
 class HostUpdate(StrictModel):
@@ -47,15 +53,18 @@ class HostUpdate(StrictModel):
     email: Email | None = None
     timezone: TimezoneName | None = None
     working_hours: WorkingHours | None = None
+    date_overrides: DateOverrides | None = None
 
 
 class HostRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: UUID
+    number: int
     name: str
     email: str
     timezone: str
     working_hours: dict[str, list[TimeRange]]
+    date_overrides: dict[str, list[TimeRange]]
     created_at: datetime
     updated_at: datetime
 
@@ -76,6 +85,7 @@ class ContactCreate(StrictModel):
 class ContactRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: UUID
+    number: int
     email: str | None
     phone: str | None
     first_name: str

@@ -6,7 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callgrid.directory import repository
 from callgrid.directory.models import Contact, Host, Product, Subscription
 from callgrid.directory.schemas import ContactCreate, HostCreate, HostUpdate, ProductCreate
-from callgrid.errors import Conflict, NotFound
+from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.scheduling import ScheduleError
+from callgrid.scheduling.availability import parse_working_hours
 
 
 async def get_or_404(session: AsyncSession, model, organization_id: UUID, id: UUID, what: str):
@@ -28,10 +30,21 @@ def _hours(data) -> dict:
     return {day: [r.model_dump() if hasattr(r, "model_dump") else r for r in ranges] for day, ranges in data.items()}
 
 
+def _checked_hours(working_hours: dict, date_overrides: dict) -> tuple[dict, dict]:
+    """The JSON forms, once their rules hold (sorted, not overlapping, real dates)."""
+    working_hours, date_overrides = _hours(working_hours), _hours(date_overrides)
+    try:
+        parse_working_hours(working_hours, date_overrides)
+    except ScheduleError as exc:
+        raise BadRequest(f"{exc.field}: {exc.rule}", field=exc.field) from None
+    return working_hours, dict(sorted(date_overrides.items()))
+
+
 async def create_host(session: AsyncSession, organization_id: UUID, data: HostCreate) -> Host:
     await _ensure_email_free(session, organization_id, data.email)
+    working_hours, date_overrides = _checked_hours(data.working_hours, data.date_overrides)
     host = Host(organization_id=organization_id, name=data.name, email=data.email, timezone=data.timezone,
-                working_hours=_hours(data.working_hours))
+                working_hours=working_hours, date_overrides=date_overrides)
     session.add(host)
     await session.flush()
     return host
@@ -40,20 +53,34 @@ async def create_host(session: AsyncSession, organization_id: UUID, data: HostCr
 async def update_host(session: AsyncSession, organization_id: UUID, host_id: UUID, data: HostUpdate) -> Host:
     host = await get_or_404(session, Host, organization_id, host_id, "host")
     changes = data.model_dump(exclude_unset=True)
-    for name in ("name", "email", "timezone", "working_hours"):
+    for name in ("name", "email", "timezone", "working_hours", "date_overrides"):
         if changes.get(name) is None and name in changes:
             changes.pop(name)
     if "email" in changes:
         await _ensure_email_free(session, organization_id, changes["email"], except_id=host.id)
-    if "working_hours" in changes:
-        changes["working_hours"] = _hours(changes["working_hours"])
+    if "working_hours" in changes or "date_overrides" in changes:
+        changes["working_hours"], changes["date_overrides"] = _checked_hours(
+            changes.get("working_hours", host.working_hours), changes.get("date_overrides", host.date_overrides or {})
+        )
     for name, value in changes.items():
         setattr(host, name, value)
     await session.flush()
     return host
 
 
+async def contact_with_email(session: AsyncSession, organization_id: UUID, email: str) -> Contact | None:
+    """The organization's contact with this email, whatever its case."""
+    return await repository.contact_by_email(session, organization_id, email)
+
+
 async def create_contact(session: AsyncSession, organization_id: UUID, data: ContactCreate) -> Contact:
+    if data.email is not None:
+        existing = await contact_with_email(session, organization_id, data.email)
+        if existing is not None:
+            raise Conflict(
+                f"contact {existing.number} has this email (emails are compared ignoring case)",
+                field="email", extra={"contact_id": str(existing.id)},
+            )
     contact = Contact(organization_id=organization_id, **data.model_dump())
     session.add(contact)
     await session.flush()
