@@ -43,3 +43,11 @@ async def test_a_key_sees_only_its_organization(tenant, other_tenant):
     assert [p["title"] for p in (await tenant.client.get("/api/v1/products")).json()["items"]] == ["Ours"]
     assert [p["title"] for p in (await other_tenant.client.get("/api/v1/products")).json()["items"]] == ["Theirs"]
     assert [h["id"] for h in (await tenant.client.get("/api/v1/hosts")).json()["items"]] == [tenant.host_id]
+
+
+async def test_the_key_alone_without_bearer_is_accepted(tenant, anonymous):
+    r = await anonymous.get("/api/v1/hosts", headers={"authorization": tenant.api_key})
+    assert r.status_code == 200, r.text
+    assert r.json()["pagination"]["total_count"] == 1
+    r = await anonymous.get("/api/v1/hosts", headers={"authorization": "not-a-key"})
+    assert_problem(r, 401)

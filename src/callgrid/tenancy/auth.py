@@ -45,10 +45,12 @@ class KeyCache:
 async def _authenticate(request: Request) -> Principal:
     """The caller, from the key cache or else a short read of its own: never inside the
     request's write transaction, so no write lock is held while a key is checked."""
-    header = request.headers.get("authorization", "")
+    header = request.headers.get("authorization", "").strip()
     scheme, _, token = header.partition(" ")
+    if not token:  # the key alone, without `Bearer ` (the event-calls API's clients send it so)
+        scheme, token = "bearer", scheme
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing bearer token in the Authorization header")
+        raise Unauthorized("missing API key in the Authorization header (`Bearer <key>` or the key alone)")
     key_hash = hash_key(token.strip())
     cache: KeyCache = request.app.state.key_cache
     principal = cache.get(key_hash)
