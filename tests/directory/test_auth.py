@@ -46,7 +46,7 @@ async def test_a_key_sees_only_its_organization(tenant, other_tenant):
 
 
 async def test_the_key_alone_without_bearer_is_accepted(tenant, anonymous):
-    r = await anonymous.get("/api/v1/hosts", headers={"authorization": tenant.api_key})
+    r = await anonymous.get("/api/v1/hosts", headers={"authorization": tenant.key})
     assert r.status_code == 200, r.text
     assert r.json()["pagination"]["total_count"] == 1
     r = await anonymous.get("/api/v1/hosts", headers={"authorization": "not-a-key"})
