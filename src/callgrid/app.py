@@ -10,6 +10,10 @@ from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.limits import RequestGuard
+from callgrid.observability import metrics
+from callgrid.observability.health import metrics_router
+from callgrid.observability.health import router as health_router
+from callgrid.observability.request_id import RequestContext
 from callgrid.rooms.endpoints import router as rooms_router
 from callgrid.rooms.hub import make_hub
 from callgrid.rooms.live import LiveRooms
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 await app.state.rooms.stop()
         finally:
             await database.dispose()
+            metrics.process_ended()
 
     app = FastAPI(
         title="Callgrid",
@@ -67,6 +72,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     renderers.register(VIDEO_CALLS_PREFIX, render_video_calls_error)
     install_error_handlers(app, renderers)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
+    # Outermost: the request id, the request's log line and metrics (callgrid.observability).
+    app.add_middleware(RequestContext, renderers=renderers, metrics=settings.metrics)
 
     app.include_router(directory_router)
     app.include_router(tenancy_router)
@@ -77,8 +84,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(rooms_live_router)
     app.include_router(room_page_router)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health_router)
+    if settings.metrics:
+        app.include_router(metrics_router)
 
     return app

@@ -117,6 +117,11 @@ class ErrorRenderers:
 
 def install_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
     def render(request: Request, status: int, detail: str, errors: list | None = None, extra: dict | None = None):
+        # The request's id (callgrid.observability.request_id) goes in every error body; each
+        # API's renderer names it its own way.
+        request_id = (request.scope.get("state") or {}).get("request_id")
+        if request_id is not None:
+            extra = {**(extra or {}), "request_id": request_id}
         return renderers.for_path(request.url.path)(status, detail, errors or [], extra or {})
 
     @app.exception_handler(CallgridError)

@@ -96,5 +96,7 @@ class RequestGuard:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, field: str, message: str) -> None:
         render = self.renderers.for_path(scope.get("path", ""))
-        response = render(status, f"{field}: {message}", [{"field": field, "message": message}], {})
+        request_id = (scope.get("state") or {}).get("request_id")
+        extra = {"request_id": request_id} if request_id is not None else {}
+        response = render(status, f"{field}: {message}", [{"field": field, "message": message}], extra)
         await response(scope, receive, send)

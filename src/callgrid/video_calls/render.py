@@ -53,6 +53,9 @@ def render_error(status: int, detail: str, errors: list[dict[str, str]], extra: 
     else:
         message = detail
     body = {"code": status, "type": kind, "statusMessage": word, "message": message, "success": False, **extra}
+    if "request_id" in body:
+        # The seed's shape with one field more, in the API's own spelling.
+        body["requestId"] = body.pop("request_id")
     return JSONResponse(body, status_code=status)
 
 
