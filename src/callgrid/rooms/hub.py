@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
+from callgrid.observability.metrics import ROOM_PARTICIPANTS
+
 log = logging.getLogger("callgrid.rooms")
 
 # A session's outgoing queue may hold this many messages; a client that reads slower than
@@ -722,6 +724,8 @@ class Hub:
         `welcome` and then calls `session.ready()`."""
         room_id = limits.room_id
         self._rooms.setdefault(room_id, {})[session.session_id] = session
+        if session.session_id not in self._sessions:
+            ROOM_PARTICIPANTS.inc()
         self._sessions[session.session_id] = session
         session.refreshed_until = time.monotonic() + self.heartbeat_timeout
         try:
@@ -746,7 +750,8 @@ class Hub:
                 timer = self._timers.pop(session.room_id, None)
                 if timer is not None:
                     timer.cancel()
-        self._sessions.pop(session.session_id, None)
+        if self._sessions.pop(session.session_id, None) is not None:
+            ROOM_PARTICIPANTS.dec()
 
     async def leave(self, session: LocalSession) -> Left | None:
         """Unregister `session` (its socket is closed or closing); None if it was gone already."""

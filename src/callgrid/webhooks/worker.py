@@ -15,6 +15,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
@@ -25,6 +26,7 @@ from callgrid.config import Settings
 from callgrid.db.base import new_id, utcnow
 from callgrid.db.engine import is_sqlite
 from callgrid.db.session import write_session
+from callgrid.observability.metrics import delivery_outcome
 from callgrid.webhooks.models import DeliveryState, EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.schedule import next_delay, parse_schedule
@@ -86,6 +88,8 @@ class DeliveryWorker:
         failures = 0
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + PRUNE_FIRST
+        log.info("webhook worker started", extra={"fields": {
+            "concurrency": self.concurrency, "poll_interval_s": self.settings.webhook_poll_interval_seconds}})
         try:
             async with listening(self.settings, wake):
                 while not stop.is_set():
@@ -119,6 +123,7 @@ class DeliveryWorker:
             notifier.unregister(wake)
             await self._drain()
             await self.aclose()
+            log.info("webhook worker stopped")
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -389,6 +394,8 @@ class DeliveryWorker:
             )
             if result.rowcount != 1:
                 await session.rollback()
+                log.info("webhook attempt %s of delivery %s not recorded: its claim ran out and was taken over",
+                         job.attempt, job.delivery_id)
                 return False
             await session.execute(
                 insert(WebhookAttempt.__table__).values(
@@ -412,7 +419,8 @@ class DeliveryWorker:
                             updated_at=now)
                 )
             await session.commit()
-            return True
+        _log_attempt(job, outcome, values.get("next_attempt_at"))
+        return True
 
 
 # What fan-out and claims read of events and endpoints: plain rows, no ORM objects.
@@ -447,6 +455,42 @@ def _job(delivery_id: UUID, token: UUID, organization_id: UUID, attempt: int, st
         secret=endpoint.secret,
         raw=endpoint.kind == EndpointKind.ROOM,
     )
+
+
+def shown_url(url: str) -> str:
+    """A webhook target as logs show it: without user info, query or fragment (they may hold secrets)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unreadable URL>"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _log_attempt(job: Job, outcome: Outcome, next_attempt_at: datetime | None) -> None:
+    """One line per attempt (event, endpoint, status, attempt number, next retry); the metric."""
+    if outcome.ok:
+        result, level = "delivered", logging.INFO
+    elif next_attempt_at is None:
+        result, level = "failed", logging.WARNING
+    else:
+        result, level = "retrying", logging.WARNING
+    delivery_outcome(result)
+    if log.isEnabledFor(level):
+        log.log(level, "webhook %s %s", job.event_type, result, extra={"fields": {
+            "event_id": str(job.event_id),
+            "delivery_id": str(job.delivery_id),
+            "endpoint_id": str(job.endpoint_id),
+            "endpoint": shown_url(job.url),
+            "attempt": job.attempt,
+            "status": outcome.status_code,
+            "error": outcome.error,
+            "duration_ms": outcome.duration_ms,
+            "next_retry": next_attempt_at.isoformat().replace("+00:00", "Z") if next_attempt_at else None,
+        }})
 
 
 def _wants(endpoint, event) -> bool:
