@@ -10,6 +10,7 @@ from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.limits import RequestGuard
+from callgrid import openapi
 from callgrid.observability import metrics
 from callgrid.observability.health import metrics_router
 from callgrid.observability.health import router as health_router
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         version="0.1.0",
         summary="Schedule and run video calls: webinars, bookings, appointments, rooms, signed webhooks.",
         lifespan=lifespan,
+        # /docs and /redoc come from callgrid.openapi, with their files from the package (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     renderers = ErrorRenderers()
     renderers.register(VIDEO_CALLS_PREFIX, render_video_calls_error)
     install_error_handlers(app, renderers)
+    openapi.install(app, renderers)  # the document's security, errors in each API's shape; /docs, /redoc
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
     # Outermost: the request id, the request's log line and metrics (callgrid.observability).
     app.add_middleware(RequestContext, renderers=renderers, metrics=settings.metrics)

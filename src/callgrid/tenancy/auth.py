@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 
 from callgrid.errors import Unauthorized
 from callgrid.tenancy import repository
@@ -42,7 +43,24 @@ class KeyCache:
         self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
 
 
-async def _authenticate(request: Request) -> Principal:
+class _DeclaredBearer(HTTPBearer):
+    """The API key as the OpenAPI document declares it: `components.securitySchemes.bearer`
+    and the `security` of every operation that depends on `_authenticate` (the Authorize
+    button of /docs). Reading the key is `_authenticate`'s, which also takes it without `Bearer `."""
+
+    async def __call__(self) -> None:  # type: ignore[override]
+        return None
+
+
+bearer_scheme = _DeclaredBearer(
+    scheme_name="bearer",
+    bearerFormat="API key",
+    description="An API key (`callgrid orgs create`, `callgrid keys create`): `Authorization: Bearer <key>`, or the key alone.",
+    auto_error=False,
+)
+
+
+async def _authenticate(request: Request, _declared: Annotated[None, Security(bearer_scheme)] = None) -> Principal:
     """The caller, from the key cache or else a short read of its own: never inside the
     request's write transaction, so no write lock is held while a key is checked."""
     header = request.headers.get("authorization", "").strip()

@@ -1,0 +1,303 @@
+"""The OpenAPI document (`/openapi.json`) and the pages that show it (`/docs`, `/redoc`).
+
+FastAPI writes the document from the routes; `install` takes it from there, once per set of
+routes, so that it says what the service really does, for routers written later too:
+
+- **Security.** Routes that take an API key depend on `callgrid.tenancy.auth`'s bearer scheme,
+  so FastAPI declares it (`components.securitySchemes`) and lists it in each of those
+  operations' `security`; the pages, health and the room page's own `join-info` have none.
+- **Errors.** FastAPI's 422 `HTTPValidationError` goes: validation errors are 400s. Each
+  operation gets the errors it can answer, in the shape its path gets them (`ErrorRenderers`:
+  the video-calls API's `{code, type, statusMessage, message, success}`, RFC 9457 problem
+  details elsewhere; the shape is read off the renderer itself, so a prefix registered later
+  gets its own without an edit here):
+    - 400 on every operation (a bad parameter or body, or a NUL in the query string, which
+      `RequestGuard` refuses on any path);
+    - 401 where the operation declares security;
+    - 404 where the path has parameters (an id that names nothing, or another organization's);
+    - 413 where there is a request body (larger than `CALLGRID_MAX_BODY_BYTES`);
+    - and what `ERRORS` below lists for the operation (e.g. 409, or 404 for an id in the body).
+  An operation missing from `ERRORS` that declares no 4xx of its own (`responses={409: {...}}`
+  on its route: a description is enough, the body's schema is filled in here) is taken to
+  answer 404 and 409 too when it writes (POST, PUT, PATCH, DELETE): a route that knows better
+  says so on its route or in `ERRORS`.
+- **Pages.** Swagger UI and ReDoc are served from the `fastapi-offline` package's copies of
+  their files (`/docs/assets/`), so the pages work with no other host reachable.
+"""
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+
+from callgrid.errors import ErrorRenderers, Renderer
+
+REF = "#/components/schemas/"
+WRITES = {"post", "put", "patch", "delete"}
+METHODS = WRITES | {"get", "head", "options", "trace"}
+
+ERROR_DESCRIPTIONS = {
+    400: "A parameter or the body breaks a rule (the answer names the field)",
+    401: "The `Authorization` header carries no API key, or one that is not valid",
+    403: "Not allowed",
+    404: "Nothing with that id in the key's organization",
+    409: "It conflicts with the current state",
+    410: "Gone",
+    413: "The body is larger than the server accepts (`CALLGRID_MAX_BODY_BYTES`)",
+}
+
+VIDEO_CALLS = "/api/v1/external/workshops/video-calls"
+APPOINTMENTS = "/api/v1/appointments"
+ROOMS = "/v1/rooms"
+WEBHOOKS = "/api/v1/webhook-endpoints"
+
+# Errors an operation answers beyond the automatic ones above: {(METHOD, path): {status: description}}.
+ERRORS: dict[tuple[str, str], dict[int, str]] = {
+    # The video-calls API.
+    ("POST", VIDEO_CALLS): {404: "No mango with that id", 409: "The proposed calls overlap the creator's (with the overlaps)"},
+    ("POST", f"{VIDEO_CALLS}/check-availability"): {},
+    ("GET", VIDEO_CALLS): {404: "No user with that `userId`"},
+    ("GET", f"{VIDEO_CALLS}/{{call_id}}"): {},
+    ("PATCH", f"{VIDEO_CALLS}/{{call_id}}"): {409: "The call has started or ended, or its new time overlaps another call"},
+    ("DELETE", f"{VIDEO_CALLS}/{{call_id}}"): {409: "The call has started or ended"},
+    ("DELETE", f"{VIDEO_CALLS}/groups/{{group_id}}"): {},
+    # The appointments API.
+    ("GET", f"{APPOINTMENTS}/"): {404: "`page` is past the last page"},
+    ("POST", f"{APPOINTMENTS}/"): {},
+    ("GET", f"{APPOINTMENTS}/{{id}}/"): {},
+    ("PATCH", f"{APPOINTMENTS}/{{id}}/"): {409: "The appointment is no longer scheduled"},
+    ("DELETE", f"{APPOINTMENTS}/{{id}}/"): {409: "The appointment is active or completed"},
+    ("GET", f"{APPOINTMENTS}/{{id}}/participants/"): {},
+    ("GET", f"{APPOINTMENTS}/{{id}}/participants/{{participant_id}}/"): {},
+    ("PATCH", f"{APPOINTMENTS}/{{id}}/participants/{{participant_id}}/"): {409: "The appointment is completed or cancelled"},
+    ("POST", f"{APPOINTMENTS}/{{id}}/add-participants/"): {409: "The appointment is no longer scheduled"},
+    ("POST", f"{APPOINTMENTS}/{{id}}/remove-participants/"): {409: "The appointment is no longer scheduled"},
+    # The rooms API.
+    ("POST", ROOMS): {},
+    ("GET", ROOMS): {},
+    ("GET", f"{ROOMS}/{{room_id}}"): {},
+    ("PATCH", f"{ROOMS}/{{room_id}}"): {},
+    ("POST", f"{ROOMS}/{{room_id}}/terminate"): {},
+    ("POST", f"{ROOMS}/{{room_id}}/webhook/rotate-secret"): {409: "The room has no webhook"},
+    ("POST", f"{ROOMS}/{{room_id}}/members"): {409: "The room is terminated, or a `user_id` is already a member"},
+    ("GET", f"{ROOMS}/{{room_id}}/members"): {},
+    ("DELETE", f"{ROOMS}/{{room_id}}/members/{{user_id}}"): {},
+    ("GET", f"{ROOMS}/{{room_id}}/sessions"): {},
+    ("POST", f"{ROOMS}/{{room_id}}/join-tokens"): {409: "The room is terminated"},
+    ("GET", f"{ROOMS}/{{room_id}}/join-info"): {
+        401: "The token is not valid (or has expired), or the room is not open and neither a token nor a key was given",
+        403: "The token's user is no longer a member of the room",
+        410: "The room is terminated",
+    },
+    # The management API.
+    ("POST", "/api/v1/hosts"): {409: "A host with this email exists"},
+    ("GET", "/api/v1/hosts"): {},
+    ("GET", "/api/v1/hosts/{host_id}"): {},
+    ("PATCH", "/api/v1/hosts/{host_id}"): {409: "Another host has this email"},
+    ("POST", "/api/v1/contacts"): {409: "A contact has this email"},
+    ("GET", "/api/v1/contacts"): {},
+    ("GET", "/api/v1/contacts/{contact_id}"): {},
+    ("POST", "/api/v1/products"): {},
+    ("GET", "/api/v1/products"): {},
+    ("GET", "/api/v1/products/{product_id}"): {},
+    ("POST", "/api/v1/products/{product_id}/subscribers"): {},
+    ("GET", "/api/v1/products/{product_id}/subscribers"): {},
+    ("DELETE", "/api/v1/products/{product_id}/subscribers/{contact_id}"): {},
+    ("POST", "/api/v1/whitelabel-domains"): {409: "The host name is registered already"},
+    ("GET", "/api/v1/whitelabel-domains"): {},
+    ("POST", WEBHOOKS): {},
+    ("GET", WEBHOOKS): {},
+    ("GET", f"{WEBHOOKS}/{{endpoint_id}}"): {},
+    ("PATCH", f"{WEBHOOKS}/{{endpoint_id}}"): {},
+    ("DELETE", f"{WEBHOOKS}/{{endpoint_id}}"): {},
+    ("POST", f"{WEBHOOKS}/{{endpoint_id}}/rotate-secret"): {},
+    ("POST", f"{WEBHOOKS}/{{endpoint_id}}/test"): {409: "The endpoint is disabled"},
+    ("GET", f"{WEBHOOKS}/{{endpoint_id}}/deliveries"): {},
+    ("POST", f"{WEBHOOKS}/{{endpoint_id}}/deliveries/{{event_id}}/retry"): {409: "The endpoint is disabled"},
+}
+
+# The error bodies, as components.
+FIELD_ERROR = {
+    "type": "object",
+    "title": "FieldError",
+    "required": ["field", "message"],
+    "properties": {
+        "field": {"type": "string", "description": "the field as the client sent it, e.g. `participants[0].role`"},
+        "message": {"type": "string", "description": "the rule it breaks"},
+    },
+}
+PROBLEM = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details (`application/problem+json`).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "`about:blank`"},
+        "title": {"type": "string", "description": "the status's phrase, e.g. `Bad Request`"},
+        "status": {"type": "integer", "description": "the HTTP status code"},
+        "detail": {"type": "string", "description": "what is wrong, naming the field"},
+        "errors": {"type": "array", "items": {"$ref": f"{REF}FieldError"}, "description": "each field and the rule it breaks"},
+        "request_id": {"type": "string", "description": "the request's id (its `X-Request-ID`), as in the log line"},
+    },
+}
+SEED_ERROR = {
+    "type": "object",
+    "title": "ErrorResponse",
+    "description": "The error shape of the seed's API.",
+    "required": ["code", "type", "statusMessage", "message", "success"],
+    "properties": {
+        "code": {"type": "integer", "description": "the HTTP status code", "examples": [400]},
+        "type": {"type": "string", "examples": ["Bad request"]},
+        "statusMessage": {"type": "string", "examples": ["BAD_REQUEST"]},
+        "message": {"type": "string", "description": "what is wrong, naming the field", "examples": ["duration: must be at least 30"]},
+        "success": {"type": "boolean", "const": False},
+        "requestId": {"type": "string", "description": "the request's id (its `X-Request-ID`), as in the log line"},
+    },
+}
+KNOWN_SHAPES = {"Problem": PROBLEM, "ErrorResponse": SEED_ERROR}
+
+
+def install(app: FastAPI, renderers: ErrorRenderers) -> None:
+    """Build `app`'s document with `document` (whenever its routes change) and serve `/docs` and `/redoc`."""
+    generate = app.openapi  # FastAPI's own: the routes as they are, cached per set of routes
+    built: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        raw = generate()
+        if built.get("from") is not raw:
+            built["from"], built["document"] = raw, document(raw, renderers.for_path)
+        return built["document"]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    _serve_pages(app)
+
+
+def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> dict[str, Any]:
+    """`raw` (FastAPI's document, left as it is) made truthful: a new dict."""
+    doc = json.loads(json.dumps(raw))
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for path, operations in doc.get("paths", {}).items():
+        shape = _shape(renderer_for(path))
+        for method, operation in operations.items():
+            if method in METHODS:
+                _errors(operation, method, path, shape, schemas)
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in schemas and not _referenced(doc, f"{REF}{name}"):
+            del schemas[name]
+    return doc
+
+
+def _errors(operation: dict[str, Any], method: str, path: str, shape: "Shape", schemas: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    auto_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if auto_422.get("$ref") == f"{REF}HTTPValidationError":
+        del responses["422"]
+    declared = {int(code) for code in responses if code.isdigit() and 400 <= int(code) < 500}
+    statuses: dict[int, str] = {400: ERROR_DESCRIPTIONS[400]}
+    if operation.get("security"):
+        statuses[401] = ERROR_DESCRIPTIONS[401]
+    if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+        statuses[404] = ERROR_DESCRIPTIONS[404]
+    if "requestBody" in operation:
+        statuses[413] = ERROR_DESCRIPTIONS[413]
+    listed = ERRORS.get((method.upper(), path))
+    if listed is not None:
+        statuses.update(listed)
+    elif not declared and method in WRITES:
+        statuses.setdefault(404, ERROR_DESCRIPTIONS[404])
+        statuses[409] = ERROR_DESCRIPTIONS[409]
+    for status in sorted(statuses.keys() | declared):
+        response = responses.setdefault(str(status), {})
+        if status in statuses and (status not in declared or not response.get("description")):
+            response["description"] = statuses[status]
+        if not response.get("content"):
+            schemas.setdefault(shape.name, shape.schema)
+            if shape.name == "Problem":
+                schemas.setdefault("FieldError", FIELD_ERROR)
+            response["content"] = {shape.media_type: {"schema": {"$ref": f"{REF}{shape.name}"}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+class Shape:
+    def __init__(self, name: str, media_type: str, schema: dict[str, Any]):
+        self.name, self.media_type, self.schema = name, media_type, schema
+
+
+@lru_cache(maxsize=32)
+def _shape(renderer: Renderer) -> Shape:
+    """The body `renderer` writes, found by asking it for one."""
+    sample = renderer(400, "field: rule", [{"field": "field", "message": "rule"}], {})
+    media_type = sample.media_type or "application/json"
+    body = json.loads(bytes(sample.body))
+    if set(SEED_ERROR["required"]) <= body.keys():
+        return Shape("ErrorResponse", media_type, SEED_ERROR)
+    if set(PROBLEM["required"]) <= body.keys():
+        return Shape("Problem", media_type, PROBLEM)
+    # A shape of its own: its fields as the sample has them.
+    name = f"Error_{getattr(renderer, '__module__', 'api').replace('.', '_')}"
+    types = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+    properties = {key: ({"type": types[type(value)]} if type(value) in types else {}) for key, value in body.items()}
+    return Shape(name, media_type, {"type": "object", "title": name, "required": sorted(body), "properties": properties})
+
+
+def _referenced(node: Any, ref: str) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == ref or any(_referenced(v, ref) for v in node.values())
+    if isinstance(node, list):
+        return any(_referenced(v, ref) for v in node)
+    return False
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+ASSETS = files("fastapi_offline") / "static"
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+
+
+def _serve_pages(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` with their files from the package: nothing from another host.
+    The app is made with `docs_url=None, redoc_url=None` (FastAPI's own pages load from a CDN)."""
+    title = app.title
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{title} - API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon.png",
+            oauth2_redirect_url=None,
+            # No badge from the public validator (it would send the document to another host).
+            swagger_ui_parameters={"validatorUrl": None, "displayRequestDuration": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{title} - API reference",
+            redoc_js_url=f"{root}/docs/assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs/assets/favicon.png",
+            with_google_fonts=False,
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> FileResponse:
+        media_type = ASSET_TYPES.get(name)
+        if media_type is None:
+            raise HTTPException(404, f"no file {name!r}")
+        return FileResponse(str(ASSETS / name), media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
