@@ -9,7 +9,7 @@ import callgrid
 
 SRC = Path(callgrid.__file__).parent
 
-APIS = {"video_calls", "appointments", "bookings", "rooms"}
+APIS = {"video_calls", "appointments", "bookings", "event_calls", "rooms"}
 DOMAIN = APIS | {"tenancy", "directory", "calls", "webhooks", "scheduling", "onboarding"}
 ENTRY_POINTS = {"app", "cli", "migrations"}
 

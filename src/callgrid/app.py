@@ -3,6 +3,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callgrid.appointments.endpoints import router as appointments_router
+from callgrid.bookings.endpoints import router as event_types_router
+from callgrid.event_calls.endpoints import router as event_calls_router
 from callgrid.kit.clock import Clock, system_clock
 from callgrid.config import Settings, get_settings
 from callgrid.db.maintenance import periodic_statistics
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)
     app.include_router(rooms_router)
+    app.include_router(event_types_router)
+    app.include_router(event_calls_router)
     app.include_router(rooms_live_router)
     app.include_router(room_page_router)
 

@@ -4,6 +4,7 @@
 from pydantic import BaseModel
 
 from callgrid.appointments.schemas import AppointmentOut
+from callgrid.bookings.render import EventCallData
 from callgrid.rooms.schemas import RoomOut, SessionWebhook
 from callgrid.video_calls.schemas import VideoCallOut
 from callgrid.webhooks.events import EventType
@@ -18,6 +19,9 @@ EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.APPOINTMENT_CANCELLED: AppointmentOut,
     EventType.APPOINTMENT_PARTICIPANTS_ADDED: AppointmentOut,
     EventType.APPOINTMENT_PARTICIPANTS_REMOVED: AppointmentOut,
+    EventType.EVENT_CALL_CREATED: EventCallData,
+    EventType.EVENT_CALL_CANCELLED: EventCallData,
+    EventType.EVENT_CALL_RESCHEDULED: EventCallData,
     EventType.ROOM_SESSION_JOINED: SessionWebhook,
     EventType.ROOM_SESSION_LEFT: SessionWebhook,
     EventType.ROOM_TERMINATED: RoomOut,

@@ -33,6 +33,7 @@ class RoomSource(StrEnum):
     API = "api"
     VIDEO_CALL = "video_call"
     APPOINTMENT = "appointment"
+    BOOKING = "booking"
 
 
 class Room(IdMixin, TimestampMixin, Base):

@@ -279,6 +279,20 @@ def video_call_room_steps(calls: Sequence, host_id: UUID, host_name: str | None,
     return [(_INSERT_ROOMS, rooms), (_INSERT_MEMBERS, members)]
 
 
+def booking_room_steps(call, host, contact, now: datetime) -> list[tuple]:
+    """The room of a booking's call: its host (type `host`) and the invitee (a member whose
+    user id is the contact's id)."""
+    invitee = " ".join(part for part in (contact.first_name, contact.last_name) if part) or contact.email or None
+    members = [
+        {"id": new_id(), "room_id": call.id, "user_id": str(host.id), "type": MemberType.HOST.value,
+         "name": host.name, "created_at": now, "updated_at": now},
+        {"id": new_id(), "room_id": call.id, "user_id": str(contact.id), "type": MemberType.MEMBER.value,
+         "name": invitee, "created_at": now, "updated_at": now},
+    ]
+    room = call_room_row(call.organization_id, call.id, call.title, RoomSource.BOOKING, now)
+    return [(_INSERT_ROOMS, [room]), (_INSERT_MEMBERS, members)]
+
+
 def _participant_member(participant) -> tuple[str, str | None]:
     kind = MemberType.HOST.value if participant.role == "moderator" else MemberType.MEMBER.value
     return kind, participant.display_name
