@@ -214,8 +214,8 @@ def _errors(operation: dict[str, Any], method: str, path: str, shape: "Shape", s
         statuses[409] = ERROR_DESCRIPTIONS[409]
     for status in sorted(statuses.keys() | declared):
         response = responses.setdefault(str(status), {})
-        if status in statuses and (status not in declared or not response.get("description")):
-            response["description"] = statuses[status]
+        if listed and status in listed or status not in declared or not response.get("description"):
+            response["description"] = statuses.get(status) or ERROR_DESCRIPTIONS.get(status, "Error")
         if not response.get("content"):
             schemas.setdefault(shape.name, shape.schema)
             if shape.name == "Problem":

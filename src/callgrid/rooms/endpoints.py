@@ -13,6 +13,7 @@ from callgrid.kit.clock import Now
 from callgrid.rooms import render, repository, service
 from callgrid.rooms.live import Admission, LiveRooms, Refusal
 from callgrid.rooms.schemas import (
+    JoinInfo,
     JoinToken,
     JoinTokenCreate,
     MemberList,
@@ -154,7 +155,12 @@ class _Refused(CallgridError):
 _REFUSAL_STATUS = {4401: (401, "Unauthorized"), 4403: (403, "Forbidden"), 4404: (404, "Not Found"), 4410: (410, "Gone")}
 
 
-@router.get("/{room_id}/join-info", summary="What the room page needs before it connects (no API key: a token or key)")
+@router.get(
+    "/{room_id}/join-info",
+    summary="What the room page needs before it connects (no API key: a token or key)",
+    response_model=None,
+    responses={200: {"model": JoinInfo}},
+)
 async def join_info(
     room_id: str,
     request: Request,

@@ -164,6 +164,32 @@ class SecretOut(BaseModel):
     webhook_secret: str
 
 
+class JoinInfoRoom(BaseModel):
+    id: str
+    name: str
+    type: str
+    max_meeting_seconds: int | None
+    is_terminated: bool
+
+
+class JoinInfoUser(BaseModel):
+    user_id: str
+    name: str
+    role: str
+
+
+class JoinInfo(BaseModel):
+    """What the room page needs before it connects (`GET /v1/rooms/{id}/join-info`)."""
+
+    room: JoinInfoRoom
+    user: JoinInfoUser | None = Field(description="null for a guest (an open room, or a room key)")
+    features: dict[str, bool]
+    ice_servers: list[dict] = Field(description="CALLGRID_ICE_SERVERS: RTCIceServer objects")
+    ws_url: str
+    heartbeat_interval_seconds: float
+    heartbeat_timeout_seconds: float
+
+
 class SessionPayload(BaseModel):
     """The seed's webhook payload (camelCase, as the seed writes it)."""
 

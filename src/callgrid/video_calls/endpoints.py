@@ -20,8 +20,14 @@ from callgrid.video_calls import service
 from callgrid.video_calls.render import Renderer, meeting_range, render_report
 from callgrid.video_calls.schemas import (
     AvailabilityCheck,
+    AvailabilityReport,
+    GroupCancelled,
     ScheduleFields,
+    VideoCallConflict,
     VideoCallCreate,
+    VideoCallCreated,
+    VideoCallDetail,
+    VideoCallPage,
     VideoCallUpdate,
 )
 
@@ -78,7 +84,12 @@ def _overlap_as_409(exc: OverlapConflict) -> Conflict:
     return Conflict(exc.message, extra=render_report(exc.report))
 
 
-@router.post("", status_code=201, summary="Create a one-time or recurring video call")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a one-time or recurring video call",
+    responses={201: {"model": VideoCallCreated}, 409: {"model": VideoCallConflict}},
+)
 async def create_video_call(
     body: VideoCallCreate, principal: CurrentPrincipal, read: ReadSession, write: WriteSession, renderer: Rendering
 ) -> JSONResponse:
@@ -102,7 +113,12 @@ async def create_video_call(
     return JSONResponse(response, status_code=201)  # plain JSON already: no second pass through a model
 
 
-@router.post("/check-availability", summary="Check a proposed slot for overlaps with the creator's calls")
+@router.post(
+    "/check-availability",
+    summary="Check a proposed slot for overlaps with the creator's calls",
+    response_model=None,
+    responses={200: {"model": AvailabilityReport}},
+)
 async def check_availability(
     body: AvailabilityCheck, principal: CurrentPrincipal, session: ReadSession, now: Now
 ) -> dict[str, Any]:
@@ -117,7 +133,7 @@ async def check_availability(
     return render_report(report)
 
 
-@router.get("", summary="List video calls grouped by date")
+@router.get("", summary="List video calls grouped by date", response_model=None, responses={200: {"model": VideoCallPage}})
 async def list_video_calls(
     principal: CurrentPrincipal,
     session: ReadSession,
@@ -173,7 +189,7 @@ def _aware(value: datetime, field: str) -> datetime:
         raise BadRequest("is out of range", field=field) from None
 
 
-@router.get("/{call_id}", summary="One video call")
+@router.get("/{call_id}", summary="One video call", response_model=None, responses={200: {"model": VideoCallDetail}})
 async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> dict[str, Any]:
     return _detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call")))
 
@@ -183,7 +199,12 @@ def _detail(renderer: Renderer, call, host, product) -> dict[str, Any]:
     return {**renderer.call(call, host, product), "hostMeetingUrl": renderer.host_meeting_url(call, host)}
 
 
-@router.patch("/{call_id}", summary="Reschedule or rename one video call")
+@router.patch(
+    "/{call_id}",
+    summary="Reschedule or rename one video call",
+    response_model=None,
+    responses={200: {"model": VideoCallDetail}, 409: {"model": VideoCallConflict}},
+)
 async def update_video_call(
     call_id: str, body: VideoCallUpdate, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering
 ) -> dict[str, Any]:
@@ -211,7 +232,12 @@ async def update_video_call(
     return _detail(renderer, call, host, product)
 
 
-@router.delete("/groups/{group_id}", summary="Cancel every occurrence of a series that has not started")
+@router.delete(
+    "/groups/{group_id}",
+    summary="Cancel every occurrence of a series that has not started",
+    response_model=None,
+    responses={200: {"model": GroupCancelled}},
+)
 async def cancel_group(group_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
     series_id = parse_id(group_id, what="group", field="group_id")
     cancelled = await service.cancel_group(session, principal, series_id, renderer=renderer)
@@ -223,7 +249,7 @@ async def cancel_group(group_id: str, principal: CurrentPrincipal, session: Writ
     }
 
 
-@router.delete("/{call_id}", summary="Cancel one video call")
+@router.delete("/{call_id}", summary="Cancel one video call", response_model=None, responses={200: {"model": VideoCallDetail}})
 async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
     call, host, product = await service.cancel(session, principal, parse_id(call_id, what="video call"), renderer=renderer)
     return _detail(renderer, call, host, product)

@@ -104,3 +104,85 @@ class VideoCallOut(BaseModel):
     timezoneName: str
     createdAt: str
     updatedAt: str
+
+
+class VideoCallDetail(VideoCallOut):
+    """One video call as get, update and cancel answer it: with the host's own link into its room."""
+
+    hostMeetingUrl: str | None = Field(description="the host's link into the call's room (joins as host); valid until an hour after the call")
+
+
+class VideoCallCreated(BaseModel):
+    """A create's answer: the call's `_id`, or for a series the group's (`_id` and `groupId`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    groupId: str | None = Field(None, description="present for a series (repeatingDays or endDate)")
+    scheduledMeetingDates: list[str] = Field(description="each occurrence as `<fromTime> to <toTime>` (UTC, milliseconds)")
+
+
+class DateCalls(BaseModel):
+    date: str = Field(description="the calls' local date (by `x-timezone-offset`), YYYY-MM-DD")
+    calls: list[VideoCallOut]
+
+
+class VideoCallPage(BaseModel):
+    """The list's answer: calls grouped by local date, `total` of all pages."""
+
+    total: int
+    data: list[DateCalls]
+
+
+class MeetingRange(BaseModel):
+    fromTime: str
+    toTime: str
+
+
+class OverlappingCall(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    title: str
+    fromTime: str
+    toTime: str
+    groupId: str | None
+
+
+class Overlap(BaseModel):
+    proposed: MeetingRange
+    existing: OverlappingCall
+
+
+class AvailabilityReport(BaseModel):
+    """`maximumOverlap` 0: no conflict. Each overlap pairs a proposed occurrence with an existing call."""
+
+    maximumOverlap: int
+    overlapList: list[Overlap]
+
+
+class GroupCancelled(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    groupId: str
+    cancelledCount: int
+    cancelledMeetingDates: list[str]
+
+
+class VideoCallError(BaseModel):
+    """This API's error shape (the seed's)."""
+
+    code: int
+    type: str
+    statusMessage: str
+    message: str
+    success: Literal[False]
+    requestId: str | None = Field(None, description="the request's id (its `X-Request-ID`)")
+
+
+class VideoCallConflict(VideoCallError):
+    """A 409: with the overlaps when the calls would overlap others (as check-availability reports them)."""
+
+    maximumOverlap: int | None = None
+    overlapList: list[Overlap] | None = None
