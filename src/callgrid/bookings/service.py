@@ -109,11 +109,6 @@ async def _ensure_slug_free(session: AsyncSession, organization_id: UUID, slug: 
         raise Conflict(f"an event type with slug {slug!r} exists in this organization", field="slug")
 
 
-def _check_interval(duration: int, interval: int | None) -> None:
-    if interval is not None and interval > 24 * 60:
-        raise BadRequest("at most 720 minutes", field="slot_interval_minutes")
-
-
 async def _set_hosts(session: AsyncSession, event_type_id: UUID, hosts: list[tuple[Host, str]]) -> None:
     await session.execute(EventTypeHost.__table__.delete().where(EventTypeHost.event_type_id == event_type_id))
     await session.execute(
@@ -145,8 +140,9 @@ async def update_event_type(
     if event_type is None:
         raise event_type_not_found(event_type_id)
     changes = data.model_dump(exclude_unset=True, exclude={"hosts"})
-    for name in [n for n, v in changes.items() if v is None and n not in ("redirect_url", "slot_interval_minutes")]:
-        raise BadRequest("may not be null", field=name)
+    nulls = [n for n, v in changes.items() if v is None and n not in ("redirect_url", "slot_interval_minutes")]
+    if nulls:
+        raise BadRequest("may not be null", field=nulls[0])
     if "slug" in changes:
         await _ensure_slug_free(session, organization_id, changes["slug"], except_id=event_type.id)
     hosts = None
@@ -430,21 +426,25 @@ async def book(
     `event_call.created` event's data."""
     await _resolve_contact(read, organization_id, invitee)  # a wrong contactId is a 404 before anything
     for host in await _ranked_free_hosts(read, view, start, now):
-        try:
-            if not await _host_still_free(write, view, host, start, now, None):
-                await write.rollback()  # releases the host's lock before the next is tried
+        for attempt in range(3):
+            try:
+                if not await _host_still_free(write, view, host, start, now, None):
+                    await write.rollback()  # releases the host's lock before the next is tried
+                    break
+                contact = await _contact_for_booking(write, organization_id, invitee, now)
+                booking, call = await _write_booking(write, view, host, contact, start, time_zone, now)
+                details = BookingDetails(booking, call, view.event_type, host, contact)
+                await emit(write, organization_id, WebhookEventType.EVENT_CALL_CREATED, render(details))
+                await write.flush()
+            except IntegrityError:
+                # On PostgreSQL a concurrent booking made the invitee's contact between our
+                # look and our insert (the lower(email) index refused ours): nothing of this
+                # try is kept, and the next finds that contact.
+                await write.rollback()
+                if attempt == 2:
+                    raise
                 continue
-            contact = await _contact_for_booking(write, organization_id, invitee, now)
-            booking, call = await _write_booking(write, view, host, contact, start, time_zone, now)
-            details = BookingDetails(booking, call, view.event_type, host, contact)
-            await emit(write, organization_id, WebhookEventType.EVENT_CALL_CREATED, render(details))
-            await write.flush()
-        except IntegrityError:
-            # The invitee's contact made by a concurrent booking (PostgreSQL): the next host
-            # try finds it. Nothing of this try is kept.
-            await write.rollback()
-            continue
-        return details
+            return details
     raise _refuse(Verdict.TAKEN, start)
 
 
