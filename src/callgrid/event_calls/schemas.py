@@ -53,8 +53,8 @@ class EventCallCreate(StrictModel):
     dateTime: DateTimeText
     timeZone: Annotated[TimezoneName, Field(description="the invitee's IANA time zone")]
     contactId: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
-    email: Annotated[str | None, BeforeValidator(_strip), Field(max_length=255)] = None
-    phoneNumber: Annotated[str | None, BeforeValidator(_strip), Field(max_length=32)] = None
+    email: Annotated[str, BeforeValidator(_strip), Field(max_length=255)] | None = None
+    phoneNumber: Annotated[str, BeforeValidator(_strip), Field(max_length=32)] | None = None
     firstName: Name = ""
     lastName: Name = ""
     eventId: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
