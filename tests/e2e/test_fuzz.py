@@ -1,5 +1,8 @@
-"""No input, however strange, gets a 500: schemathesis drives every operation of the served
-OpenAPI document against a real server process, with valid and invalid data."""
+"""No input, however strange, gets a 500, and every answer is one the document describes:
+schemathesis drives every operation of the served OpenAPI document against a real server
+process with a valid key, with valid and invalid data, and checks each response against the
+document (its status code listed for the operation, its content type and body as documented,
+its documented headers present)."""
 
 import json
 from contextlib import ExitStack
@@ -11,6 +14,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.e2e.conftest import start_server
 from tests.support.databases import BACKENDS, sqlite_url
@@ -22,6 +33,15 @@ pytestmark = pytest.mark.slow  # a real server process, schemathesis
 # services, and hypothesis tries its boundary values (empty, huge, extreme dates) first, so a
 # few suffice; invalid data is where a 500 hides, in many more shapes.
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 25}
+
+# What every response must satisfy: no 5xx, and conformance to the document.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 # Each backend's server and its fuzzing in a process of its own under `pytest -n 2`.
@@ -57,7 +77,7 @@ def _operations(server):
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_input_gets_a_500(fuzzed, mode):
+def test_every_answer_is_documented_and_none_is_a_500(fuzzed, mode):
     headers = {"Authorization": f"Bearer {fuzzed.first_key}"}
     failures: list[str] = []
     connection = requests.Session()  # kept alive across the cases
@@ -70,10 +90,14 @@ def test_no_input_gets_a_500(fuzzed, mode):
         @given(case=operation.as_strategy(generation_mode=mode))
         def probe(case):
             response = case.call(base_url=fuzzed.base_url, headers=headers, session=connection)
-            if response.status_code >= 500:
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+            except (FailureGroup, AssertionError) as failed:
+                found = failed.exceptions if isinstance(failed, FailureGroup) else [failed]
+                titles = "; ".join(sorted({getattr(f, "title", type(f).__name__) for f in found}))
                 body = json.dumps(case.body, default=str)[:500] if case.body is not None else None
-                failures.append(f"{case.method} {case.formatted_path} query={case.query!r} body={body} -> "
-                                f"{response.status_code} {response.text[:200]}")
+                failures.append(f"[{titles}] {case.method} {case.formatted_path} query={case.query!r} "
+                                f"headers={case.headers!r} body={body} -> {response.status_code} {response.text[:300]}")
 
         try:
             probe()
