@@ -1,17 +1,24 @@
 import asyncio
 import json
+import os
+import socket
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from callgrid import onboarding
-from callgrid.config import get_settings
+from callgrid.config import Settings, get_settings
 from callgrid.db.engine import create_engine, create_sessionmaker
-from callgrid.db.migrate import upgrade
+from callgrid.db.failures import DatabaseUnusable, check_connection, check_url, explain, mask_url
+from callgrid.db.migrate import migration_problem, upgrade
 from callgrid.db.session import write_session
 from callgrid.errors import CallgridError
+from callgrid.observability.logs import configure_logging, fail, logging_config
 from callgrid.tenancy import repository as tenancy_repository
 
 app = typer.Typer(help="Callgrid: schedule and run video calls.", no_args_is_help=True)
@@ -22,9 +29,67 @@ app.add_typer(keys, name="keys")
 err = Console(stderr=True)
 
 
-async def _with_session(work, *, migrate: bool = True):
-    engine = create_engine(get_settings())
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
+        return version("callgrid")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"callgrid {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """Callgrid: schedule and run video calls."""
+
+
+def _exit(message: str) -> typer.Exit:
+    """One line on stderr (no traceback); the command ends with status 2."""
+    fail(message)
+    return typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"CALLGRID_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise _exit(f"invalid setting: {problems}") from None
+
+
+def _engine(settings: Settings):
+    """The engine for `settings`' database; a URL Callgrid cannot use is one line and exit 2."""
+    try:
+        check_url(settings.database_url)
+        return create_engine(settings)
+    except DatabaseUnusable as exc:
+        raise _exit(str(exc)) from None
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise _exit(explain(exc, settings.database_url)) from None
+
+
+async def _with_session(work, *, migrate: bool = True):
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        await check_connection(engine, settings.database_url)
         if migrate:
             await upgrade(engine)
         async with write_session(create_sessionmaker(engine)) as session:
@@ -38,9 +103,20 @@ async def _with_session(work, *, migrate: bool = True):
 def _run(work):
     try:
         return asyncio.run(_with_session(work))
+    except DatabaseUnusable as exc:
+        raise _exit(str(exc)) from None
     except CallgridError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(2) from None
+        raise _exit(f"error: {exc.detail}") from None
+
+
+def _listening_url(host: str, port: int) -> str:
+    """The base URL of what `serve --host --port` listens on (the machine's name for a
+    wildcard address, which is not one a browser can open)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.getfqdn() or "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @app.command()
@@ -55,9 +131,21 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="server processes")] = 1,
+    log_level: Annotated[LogLevel, typer.Option(help="least severe log records written (stderr)")] = LogLevel.info,
 ) -> None:
     """Run the API server: applies migrations; the first start creates an organization."""
+    import shutil
+    import tempfile
+
     import uvicorn
+
+    # Links handed out name the address served, unless CALLGRID_PUBLIC_URL says otherwise
+    # (set before the settings are first read, here and in the worker processes).
+    if not os.environ.get("CALLGRID_PUBLIC_URL"):
+        os.environ["CALLGRID_PUBLIC_URL"] = _listening_url(host, port)
+        get_settings.cache_clear()
+    settings = _settings()
+    configure_logging(log_level.value, settings.log_format)
 
     async def first_start(session):
         if await tenancy_repository.count_organizations(session) == 0:
@@ -68,22 +156,37 @@ def serve(
     if created is not None:
         err.print(f"Created organization [bold]{created.organization.slug}[/bold]. Its API key, shown only now:")
         print(created.api_key, flush=True)
-    err.print(f"Callgrid on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(
-        "callgrid.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-    )
+    err.print(f"Callgrid on http://{host}:{port} (API docs at /docs)", soft_wrap=True)
+    # Several worker processes share their metrics through files (prometheus-client's
+    # multi-process mode), in a directory of this run's own unless one is given.
+    metrics_dir = None
+    if workers > 1 and settings.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="callgrid-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "callgrid.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=logging_config(log_level.value, settings.log_format),
+            log_level=log_level.value,
+            # Callgrid logs each request itself, by route template: no query string (a room
+            # page's ?token=) reaches the log.
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="deliveries in flight at once (CALLGRID_WEBHOOK_CONCURRENCY)")] = None,
+    log_level: Annotated[LogLevel, typer.Option(help="least severe log records written (stderr)")] = LogLevel.info,
 ) -> None:
     """Deliver webhooks until SIGTERM or SIGINT. Run any number of these on PostgreSQL
     (with CALLGRID_RUN_EMBEDDED_WORKER=false on the servers); apply migrations first."""
@@ -91,19 +194,35 @@ def worker(
 
     from callgrid.webhooks.worker import run_standalone
 
-    settings = get_settings()
+    settings = _settings()
     if concurrency is not None:
         settings = settings.model_copy(update={"webhook_concurrency": concurrency})
+    configure_logging(log_level.value, settings.log_format)
+
+    async def ready() -> None:
+        """The database answers and is at this version's migrations (the worker migrates nothing)."""
+        engine = _engine(settings)
+        try:
+            await check_connection(engine, settings.database_url)
+            async with engine.connect() as connection:
+                problem = await migration_problem(connection)
+        finally:
+            await engine.dispose()
+        if problem is not None:
+            raise DatabaseUnusable(f"{mask_url(settings.database_url)}: {problem}")
 
     async def main() -> None:
+        await ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        err.print("webhook worker started")
         await run_standalone(settings, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except DatabaseUnusable as exc:
+        raise _exit(str(exc)) from None
 
 
 @orgs.command("create")

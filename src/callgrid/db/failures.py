@@ -4,6 +4,7 @@ wrong, what to do. For the CLI (`serve`, `migrate`, `worker`, `orgs`, `keys`) an
 import asyncio
 import socket
 import sqlite3
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -58,7 +59,7 @@ def explain(exc: BaseException, url: str) -> str:
     user = parsed.username or "postgres"
     name = parsed.database or ""
     where = f"database {shown}"
-    if isinstance(exc, (NoSuchModuleError, ArgumentError)):
+    if isinstance(exc, (NoSuchModuleError, ArgumentError, ImportError)) or backend not in ("postgresql", "sqlite"):
         return f"cannot use {where}: Callgrid runs on PostgreSQL (postgresql://...) or SQLite (sqlite:///...): {_message(exc)}"
     if backend == "sqlite":
         if isinstance(exc, (sqlite3.Error, DBAPIError)) and "unable to open" in _message(exc):
@@ -84,8 +85,26 @@ def explain(exc: BaseException, url: str) -> str:
     return f"cannot connect to {where}: {type(exc).__name__}: {_message(exc)}"
 
 
+def check_url(url: str) -> None:
+    """What can be said of `url` without connecting: a backend Callgrid runs on; for SQLite, a
+    file whose directory exists (aiosqlite failing to open one leaves a thread behind that
+    prints a traceback when the program ends)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUnusable(explain(exc, url)) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("postgresql", "sqlite"):
+        raise DatabaseUnusable(explain(ValueError(f"unsupported backend {backend!r}"), url))
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        path = Path(parsed.database)
+        if not path.parent.is_dir() or path.is_dir():
+            raise DatabaseUnusable(explain(sqlite3.OperationalError("unable to open database file"), url))
+
+
 async def check_connection(engine: AsyncEngine, url: str, *, within: float = CONNECT_WITHIN) -> None:
     """Connect and run `SELECT 1`; raise `DatabaseUnusable` with the one line otherwise."""
+    check_url(url)
     try:
         async with asyncio.timeout(within):
             async with engine.connect() as connection:
