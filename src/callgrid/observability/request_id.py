@@ -119,6 +119,7 @@ class RequestContext:
                     path,
                     status,
                     extra={
+                        "request_id": request_id,
                         "fields": {
                             "duration_ms": round(seconds * 1000, 1),
                             "organization_id": str(organization) if organization is not None else None,
