@@ -36,7 +36,8 @@ class Served:
     """A running `callgrid serve` process, ready (its `/healthz` answered) when constructed.
 
     `first_key` is the API key it printed on stdout, which it does on the very first start
-    only, before it listens ("" when it printed none). Its stderr goes to `log` (a temporary
+    only, before it listens ("" when it printed none). `args` go to `serve` after the address
+    (`--log-level debug`). Its stderr goes to `log` (a temporary
     file when not given), which is shown when it fails to start. A process that exits is seen
     at once; `timeout` is for one that never answers, and generous: on a loaded machine
     `--workers 2` took over a minute to answer.
@@ -50,6 +51,7 @@ class Served:
         workers: int = 1,
         log: Path | None = None,
         timeout: float = 180.0,
+        args: tuple[str, ...] = (),
     ):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -59,7 +61,7 @@ class Served:
         self.extra_processes: list[subprocess.Popen] = []
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
-                [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
+                [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), *args],
                 env=self.env,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
