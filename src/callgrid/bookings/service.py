@@ -109,6 +109,18 @@ async def _ensure_slug_free(session: AsyncSession, organization_id: UUID, slug: 
         raise Conflict(f"an event type with slug {slug!r} exists in this organization", field="slug")
 
 
+async def _flush_slug(session: AsyncSession, slug: str) -> None:
+    """Flush an event type's row. The slug was checked before, but a concurrent create or
+    rename (PostgreSQL: another transaction) may have taken it since: the unique index refuses
+    ours, which is then the same 409 (the request's transaction is rolled back)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if "slug" not in str(exc.orig):
+            raise
+        raise Conflict(f"an event type with slug {slug!r} exists in this organization", field="slug") from None
+
+
 async def _set_hosts(session: AsyncSession, event_type_id: UUID, hosts: list[tuple[Host, str]]) -> None:
     await session.execute(EventTypeHost.__table__.delete().where(EventTypeHost.event_type_id == event_type_id))
     await session.execute(
@@ -128,7 +140,7 @@ async def create_event_type(session: AsyncSession, organization_id: UUID, data: 
         **data.model_dump(exclude={"hosts"}),
     )
     session.add(event_type)
-    await session.flush()
+    await _flush_slug(session, data.slug)
     await _set_hosts(session, event_type.id, hosts)
     return EventTypeView(event_type, hosts, await _organization_slug(session, organization_id))
 
@@ -153,7 +165,7 @@ async def update_event_type(
     for name, value in changes.items():
         setattr(event_type, name, value)
     event_type.updated_at = now
-    await session.flush()
+    await _flush_slug(session, event_type.slug)
     if hosts is not None:
         await _set_hosts(session, event_type.id, hosts)
     return (await views(session, organization_id, [event_type]))[0]
