@@ -195,3 +195,11 @@ async def test_docs_and_redoc_load_only_from_this_server(anonymous):
         assert len(response.content) > 1000
     assert (await anonymous.get("/docs/assets/..%2Fcore.py")).status_code == 404
     assert (await anonymous.get("/docs/assets/nothing.js")).status_code == 404
+
+
+def test_every_answer_carries_its_request_id_and_a_401_the_scheme(document):
+    assert document["components"]["headers"]["X-Request-ID"]["required"] is True
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}, (method, path)
+            assert ("WWW-Authenticate" in response["headers"]) == (status == "401"), (method, path, status)

@@ -159,7 +159,16 @@ SEED_ERROR = {
         "requestId": {"type": "string", "description": "the request's id (its `X-Request-ID`), as in the log line"},
     },
 }
-KNOWN_SHAPES = {"Problem": PROBLEM, "ErrorResponse": SEED_ERROR}
+# Headers of every answer (callgrid.observability.request_id).
+HEADERS = {
+    "X-Request-ID": {
+        "description": "The request's id: the client's `X-Request-ID` when it is a valid one, else generated; "
+        "also in every error body and in the request's log line",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {"description": "`Bearer`", "required": True, "schema": {"type": "string"}},
+}
 
 
 def install(app: FastAPI, renderers: ErrorRenderers) -> None:
@@ -181,6 +190,7 @@ def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> di
     """`raw` (FastAPI's document, left as it is) made truthful: a new dict."""
     doc = json.loads(json.dumps(raw))
     components = doc.setdefault("components", {})
+    components.setdefault("headers", {}).update(HEADERS)
     schemas = components.setdefault("schemas", {})
     for path, operations in doc.get("paths", {}).items():
         shape = _shape(renderer_for(path))
@@ -221,6 +231,11 @@ def _errors(operation: dict[str, Any], method: str, path: str, shape: "Shape", s
             if shape.name == "Problem":
                 schemas.setdefault("FieldError", FIELD_ERROR)
             response["content"] = {shape.media_type: {"schema": {"$ref": f"{REF}{shape.name}"}}}
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers.setdefault("X-Request-ID", {"$ref": "#/components/headers/X-Request-ID"})
+        if status == "401":
+            headers.setdefault("WWW-Authenticate", {"$ref": "#/components/headers/WWW-Authenticate"})
     operation["responses"] = dict(sorted(responses.items()))
 
 
