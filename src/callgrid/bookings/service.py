@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callgrid.bookings import repository
 from callgrid.bookings.models import Booking, BookingStatus, EventType, EventTypeHost
 from callgrid.bookings.schemas import EventTypeCreate, EventTypeUpdate
-from callgrid.calls.conflicts import lock_host_calendar
+from callgrid.calls.conflicts import host_lock_key, lock_host_calendar
 from callgrid.calls.models import Call, CallKind, StoredStatus
 from callgrid.db.base import new_id
 from callgrid.directory.models import Contact, Host
@@ -366,10 +366,18 @@ async def _ranked_free_hosts(
 
 
 async def _host_still_free(
-    write: AsyncSession, view: EventTypeView, host: Host, start: datetime, now: datetime, exclude_call_id: UUID | None
+    write: AsyncSession, view: EventTypeView, host: Host, start: datetime, now: datetime, exclude_call_id: UUID | None,
+    *, also_lock: UUID | None = None,
 ) -> bool:
-    """Under the host's calendar lock: the same check as before, on what is committed now."""
-    await lock_host_calendar(write, host.id)
+    """Under the host's calendar lock: the same check as before, on what is committed now.
+
+    `also_lock`: another host whose calendar the transaction changes (a reschedule's old host),
+    locked with this one, both in the order of their keys. Unordered, two reschedules moving
+    bookings between the same two hosts at once deadlocked on PostgreSQL: each cancels its old
+    call and inserts its new one, and the per-day counts those touch (`call_day_counts`) were
+    locked in opposite orders."""
+    for host_id in sorted({host.id, also_lock or host.id}, key=host_lock_key):
+        await lock_host_calendar(write, host_id)
     rules = rules_of(view.event_type)
     busy = await repository.busy(
         write, [host.id], start - rules.buffer_before, start + rules.duration + rules.buffer_after,
@@ -559,7 +567,7 @@ async def reschedule(
     for host in order:
         old = await _locked(write, organization_id, current.booking.number, None)
         _ensure_open(old, now)  # cancelled or moved meanwhile
-        if not await _host_still_free(write, view, host, start, now, old.call.id):
+        if not await _host_still_free(write, view, host, start, now, old.call.id, also_lock=old.host.id):
             await write.rollback()
             continue
         old.booking.status = BookingStatus.RESCHEDULED
