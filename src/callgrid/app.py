@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from callgrid.appointments.endpoints import router as appointments_router
 from callgrid.bookings.endpoints import router as event_types_router
+from callgrid.bookings.pages import router as booking_pages_router
 from callgrid.event_calls.endpoints import router as event_calls_router
 from callgrid.kit.clock import Clock, system_clock
 from callgrid.config import Settings, get_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(event_calls_router)
     app.include_router(rooms_live_router)
     app.include_router(room_page_router)
+    app.include_router(booking_pages_router)  # public: no API key (the booking pages and their JSON)
 
     app.include_router(health_router)
     if settings.metrics:
