@@ -30,13 +30,18 @@ async def _database(request: Request) -> tuple[str, str]:
     """(the database's check, the migrations' check): "ok" or what is wrong."""
     database = request.app.state.database
     url = request.app.state.settings.database_url
-    try:
-        async with asyncio.timeout(CHECK_WITHIN):
-            async with database.engine.connect() as connection:
-                problem = await migration_problem(connection)
-    except Exception as exc:  # unreachable, refused, gone, timed out: all "not ready"
-        return explain(exc, url), "unknown"
-    return "ok", problem or "ok"
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(CHECK_WITHIN):
+                async with database.engine.connect() as connection:
+                    problem = await migration_problem(connection)
+        except Exception as exc:  # unreachable, refused, gone, timed out: all "not ready"
+            # A pooled connection the server closed says only that; a new one says why.
+            if attempt == 1 and getattr(exc, "connection_invalidated", False):
+                continue
+            return explain(exc, url), "unknown"
+        return "ok", problem or "ok"
+    raise AssertionError("unreachable")
 
 
 async def _redis(url: str) -> str | None:
