@@ -1,5 +1,6 @@
 import asyncio
 import json
+import logging
 import os
 import socket
 from enum import StrEnum
@@ -27,6 +28,7 @@ keys = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(orgs, name="orgs")
 app.add_typer(keys, name="keys")
 err = Console(stderr=True)
+log = logging.getLogger("callgrid.cli")
 
 
 class LogLevel(StrEnum):
@@ -154,9 +156,9 @@ def serve(
 
     created = _run(first_start)
     if created is not None:
-        err.print(f"Created organization [bold]{created.organization.slug}[/bold]. Its API key, shown only now:")
+        log.info("created organization %s; its API key, shown only now, is on stdout", created.organization.slug)
         print(created.api_key, flush=True)
-    err.print(f"Callgrid on http://{host}:{port} (API docs at /docs)", soft_wrap=True)
+    log.info("Callgrid on http://%s:%s (API docs at /docs), links name %s", host, port, settings.public_url)
     # Several worker processes share their metrics through files (prometheus-client's
     # multi-process mode), in a directory of this run's own unless one is given.
     metrics_dir = None
