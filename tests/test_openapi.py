@@ -16,7 +16,14 @@ from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.video_calls.render import render_error as render_video_calls_error
 
 VIDEO_CALLS = "/api/v1/external/workshops/video-calls"
-UNAUTHENTICATED = {("GET", "/v1/rooms/{room_id}/join-info")}  # the room page's: a token or a room key
+UNAUTHENTICATED = {
+    ("GET", "/v1/rooms/{room_id}/join-info"),  # the room page's: a token or a room key
+    # The booking pages' JSON (callgrid.bookings.pages): anyone, or the booking's manage token.
+    ("GET", "/book/{organization_slug}/{slug}/slots"),
+    ("POST", "/book/{organization_slug}/{slug}"),
+    ("POST", "/bookings/{token}/cancel"),
+    ("POST", "/bookings/{token}/reschedule"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +53,9 @@ def test_the_bearer_scheme_and_each_operations_security(document):
 
 
 def test_pages_health_and_sockets_are_not_operations(document):
-    assert all(path.startswith(("/api/", "/v1/")) for path in document["paths"])
-    for page in ("/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics", "/rooms/{room_id}"):
+    assert all(path.startswith(("/api/", "/v1/", "/book/", "/bookings/")) for path in document["paths"])
+    pages = ("/rooms/{room_id}", "/bookings/{token}", "/bookings/{token}.ics")
+    for page in ("/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics", *pages):
         assert page not in document["paths"]
 
 

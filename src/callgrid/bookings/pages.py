@@ -307,11 +307,7 @@ def _phone(value: str | None, default_region: str | None) -> str | None:
 # --- a booking's page, its calendar file and its JSON -------------------------------------------------
 
 
-@router.get(
-    "/bookings/{token}.ics",
-    response_class=Response,
-    responses={200: {"description": "The booking as an iCalendar file (RFC 5545)", "content": {"text/calendar": {}}}, **NOT_FOUND_BOOKING},
-)
+@router.get("/bookings/{token}.ics", include_in_schema=False)  # a file for calendars, like the pages
 async def booking_calendar_file(token: str, read: ReadSession, now: Now, links: Links) -> Response:
     """The booking as an iCalendar file: add it to a calendar. UTC times, the host as organizer,
     the invitee's join link as location and URL; a cancelled booking's file says CANCELLED."""
