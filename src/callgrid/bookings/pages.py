@@ -87,7 +87,7 @@ class BookingRequest(StrictModel):
     timeZone: Annotated[TimezoneName, Field(description="the invitee's IANA time zone")]
     name: Annotated[str, BeforeValidator(_strip), Field(max_length=255, description="the invitee's name")]
     email: Annotated[str, BeforeValidator(_strip), Field(max_length=255)]
-    phone: Annotated[str | None, BeforeValidator(_strip), Field(max_length=32, description="optional; + and the country code")] = None
+    phone: Annotated[str, BeforeValidator(_strip), Field(max_length=32, description="optional; + and the country code")] | None = None
 
     @field_validator("dateTime")
     @classmethod
