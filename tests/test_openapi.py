@@ -87,6 +87,7 @@ def test_each_operation_lists_its_errors_in_its_apis_shape(document):
             elif (method, path) in openapi.ERRORS or path.startswith(("/api/v1/appointments", "/v1/rooms")):
                 assert media_type == "application/problem+json", (method, path, status)
                 assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
+                assert content["example"]["status"] == int(status), (method, path, status)
 
 
 def test_the_error_shapes(document):
@@ -173,7 +174,10 @@ def test_routers_written_later_get_truthful_defaults():
 
     listing = paths["/api/v1/widgets"]["get"]
     assert sorted(listing["responses"]) == ["200", "400", "401"]
-    assert listing["responses"]["401"]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    [(media_type, content)] = listing["responses"]["401"]["content"].items()
+    assert media_type == "application/problem+json" and content["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert content["example"] == {"type": "about:blank", "title": "Unauthorized", "status": 401,
+                                  "detail": "the `Authorization` header carries no API key, or one that is not valid"}
     assert sorted(paths["/api/v1/widgets/{widget_id}"]["delete"]["responses"]) == ["204", "400", "401", "404", "409"]
     spun = paths["/api/v1/widgets/{widget_id}/spin"]["post"]["responses"]
     assert sorted(spun) == ["200", "400", "401", "404", "410"]  # it declared its own: no guessed 409
@@ -182,7 +186,10 @@ def test_routers_written_later_get_truthful_defaults():
     thing = paths["/v1/seeded/things/{thing_id}"]["get"]
     assert "security" not in thing
     assert sorted(thing["responses"]) == ["200", "400", "404"]
-    assert thing["responses"]["404"]["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    [(media_type, content)] = thing["responses"]["404"]["content"].items()
+    assert media_type == "application/json" and content["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert content["example"] == {"code": 404, "type": "Not found", "statusMessage": "NOT_FOUND",
+                                  "message": "nothing with that id in the key's organization", "success": False}
 
 
 async def test_docs_and_redoc_load_only_from_this_server(anonymous):

@@ -151,10 +151,10 @@ SEED_ERROR = {
     "description": "The error shape of the seed's API.",
     "required": ["code", "type", "statusMessage", "message", "success"],
     "properties": {
-        "code": {"type": "integer", "description": "the HTTP status code", "examples": [400]},
-        "type": {"type": "string", "examples": ["Bad request"]},
-        "statusMessage": {"type": "string", "examples": ["BAD_REQUEST"]},
-        "message": {"type": "string", "description": "what is wrong, naming the field", "examples": ["duration: must be at least 30"]},
+        "code": {"type": "integer", "description": "the HTTP status code"},
+        "type": {"type": "string", "description": "the status's phrase, e.g. `Bad request`"},
+        "statusMessage": {"type": "string", "description": "the status's word, e.g. `BAD_REQUEST`"},
+        "message": {"type": "string", "description": "what is wrong, naming the field"},
         "success": {"type": "boolean", "const": False},
         "requestId": {"type": "string", "description": "the request's id (its `X-Request-ID`), as in the log line"},
     },
@@ -193,17 +193,20 @@ def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> di
     components.setdefault("headers", {}).update(HEADERS)
     schemas = components.setdefault("schemas", {})
     for path, operations in doc.get("paths", {}).items():
-        shape = _shape(renderer_for(path))
+        renderer = renderer_for(path)
+        shape = _shape(renderer)
         for method, operation in operations.items():
             if method in METHODS:
-                _errors(operation, method, path, shape, schemas)
+                _errors(operation, method, path, shape, schemas, renderer)
     for name in ("HTTPValidationError", "ValidationError"):
         if name in schemas and not _referenced(doc, f"{REF}{name}"):
             del schemas[name]
     return doc
 
 
-def _errors(operation: dict[str, Any], method: str, path: str, shape: "Shape", schemas: dict[str, Any]) -> None:
+def _errors(
+    operation: dict[str, Any], method: str, path: str, shape: "Shape", schemas: dict[str, Any], renderer: Renderer
+) -> None:
     responses = operation.setdefault("responses", {})
     auto_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
     if auto_422.get("$ref") == f"{REF}HTTPValidationError":
@@ -230,13 +233,24 @@ def _errors(operation: dict[str, Any], method: str, path: str, shape: "Shape", s
             schemas.setdefault(shape.name, shape.schema)
             if shape.name == "Problem":
                 schemas.setdefault("FieldError", FIELD_ERROR)
-            response["content"] = {shape.media_type: {"schema": {"$ref": f"{REF}{shape.name}"}}}
+            response["content"] = {
+                shape.media_type: {"schema": {"$ref": f"{REF}{shape.name}"}, "example": _example(renderer, status, response["description"])}
+            }
     for status, response in responses.items():
         headers = response.setdefault("headers", {})
         headers.setdefault("X-Request-ID", {"$ref": "#/components/headers/X-Request-ID"})
         if status == "401":
             headers.setdefault("WWW-Authenticate", {"$ref": "#/components/headers/WWW-Authenticate"})
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _example(renderer: Renderer, status: int, description: str) -> dict[str, Any]:
+    """The body `renderer` writes for `status` (the answer's description as its message)."""
+    if status == 400:
+        field, rule = "title", "String should have at least 1 character"
+        return json.loads(bytes(renderer(status, f"{field}: {rule}", [{"field": field, "message": rule}], {}).body))
+    message = description[:1].lower() + description[1:]
+    return json.loads(bytes(renderer(status, message, [], {}).body))
 
 
 class Shape:
