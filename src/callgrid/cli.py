@@ -193,6 +193,9 @@ def worker(
     """Deliver webhooks until SIGTERM or SIGINT. Run any number of these on PostgreSQL
     (with CALLGRID_RUN_EMBEDDED_WORKER=false on the servers); apply migrations first."""
     import signal
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
 
     from callgrid.webhooks.worker import run_standalone
 
@@ -203,6 +206,11 @@ def worker(
 
     async def ready() -> None:
         """The database answers and is at this version's migrations (the worker migrates nothing)."""
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            # Not even created: say so without creating an empty file.
+            raise DatabaseUnusable(f"{mask_url(settings.database_url)}: the database was never migrated: run `callgrid migrate` "
+                                   "(or start `callgrid serve`, which migrates)")
         engine = _engine(settings)
         try:
             await check_connection(engine, settings.database_url)

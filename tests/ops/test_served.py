@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 
 from tests.support.databases import sqlite_url
 from tests.support.postgres import POSTGRES_URL, create_database, drop_database, new_database_sync
+from tests.support.processes import free_port
 from tests.support.servers import Served, callgrid_env
 
 pytestmark = pytest.mark.slow  # real server processes
@@ -269,6 +270,22 @@ async def test_readyz_goes_503_when_the_migrations_are_not_at_head(tmp_path):
         assert (await readyz(server.base_url)).status_code == 200
     finally:
         server.stop()
+
+
+async def test_readyz_goes_503_while_redis_does_not_answer(tmp_path):
+    port = free_port()  # nothing listens there
+    env = callgrid_env(sqlite_url(tmp_path / "redis.db"), CALLGRID_REDIS_URL=f"redis://:redis-Pa55@127.0.0.1:{port}/0")
+    server = Served(env, log=tmp_path / "serve.log")
+    try:
+        down = await readyz(server.base_url)
+        assert down.status_code == 503
+        body = down.json()
+        assert body["checks"]["database"] == "ok" and body["checks"]["migrations"] == "ok"
+        assert body["checks"]["redis"].startswith("Redis does not answer") and body["reason"].startswith("redis: ")
+        assert "redis-Pa55" not in down.text
+    finally:
+        server.stop()
+    assert "redis-Pa55" not in server.log.read_text()
 
 
 async def test_metrics_add_up_across_worker_processes(tmp_path):

@@ -152,6 +152,9 @@ def test_the_worker_refuses_a_database_never_migrated(tmp_path):
     url = sqlite_url(tmp_path / "fresh.db")
     done = run(url, "worker")
     assert_one_line_exit_2(done, "never migrated", "callgrid migrate")
+    assert not (tmp_path / "fresh.db").exists(), "the worker creates no database"
+    (tmp_path / "fresh.db").touch()  # an empty file: a database with no tables
+    assert_one_line_exit_2(run(url, "worker"), "never migrated", "callgrid migrate")
     # Once migrated, the same worker starts (and stops on SIGTERM).
     assert run(url, "migrate").returncode == 0
     worker = subprocess.Popen([CALLGRID, "worker"], env=callgrid_env(url), stderr=subprocess.PIPE, text=True)
