@@ -51,6 +51,16 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the server accepts (`CALLGRID_MAX_BODY_BYTES`)",
 }
 
+DESCRIPTION = """\
+Operations marked with a lock take an API key (`callgrid serve` prints the first one on its
+very first start, `callgrid keys create` makes more): `Authorization: Bearer <key>`, or the key
+alone. In /docs, **Authorize** takes it for every operation tried there.
+
+Errors come in each API's shape: the video-calls API's `{code, type, statusMessage, message,
+success}` as its contract has it, RFC 9457 problem details (`application/problem+json`) in the
+others. Every answer carries `X-Request-ID`, and every error body the same id.
+"""
+
 VIDEO_CALLS = "/api/v1/external/workshops/video-calls"
 APPOINTMENTS = "/api/v1/appointments"
 ROOMS = "/v1/rooms"
@@ -189,6 +199,7 @@ def install(app: FastAPI, renderers: ErrorRenderers) -> None:
 def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> dict[str, Any]:
     """`raw` (FastAPI's document, left as it is) made truthful: a new dict."""
     doc = json.loads(json.dumps(raw))
+    doc.setdefault("info", {}).setdefault("description", DESCRIPTION)
     components = doc.setdefault("components", {})
     components.setdefault("headers", {}).update(HEADERS)
     schemas = components.setdefault("schemas", {})
