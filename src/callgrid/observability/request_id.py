@@ -14,9 +14,9 @@
 """
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +33,7 @@ WWW_AUTHENTICATE = (b"www-authenticate", b"Bearer")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def accepted_request_id(value: bytes | None) -> str | None:
