@@ -27,6 +27,7 @@ import json
 import re
 from datetime import date, datetime
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from string import Template
 from typing import Annotated, Any
@@ -244,6 +245,7 @@ async def event_page(organization_slug: str, slug: str, read: ReadSession, links
         duration=_e(_duration_text(event_type.duration_minutes)),
         description=_paragraphs(event_type.description or ""),
         picker=_template("picker.html").substitute(),
+        zones=zone_options(),
         data=_json_for_html(data),
     )
 
@@ -385,6 +387,7 @@ async def booking_page(token: str, read: ReadSession, now: Now, links: Links, re
         calendar_name=_e(f"{event_type.slug}.ics"),
         actions_hidden="" if changeable else "hidden",
         picker=_template("picker.html").substitute(),
+        zones=zone_options(),
         data=_json_for_html(data),
     )
 
@@ -531,6 +534,18 @@ def _paragraphs(text: str) -> str:
 def _json_for_html(data: dict[str, Any]) -> str:
     """JSON to sit in a `<script type="application/json">`: nothing in it can end the element."""
     return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@lru_cache(maxsize=1)
+def zone_options() -> str:
+    """The `<option>`s of the pages' time-zone select: the IANA zones of tzdata's zone.tab (the
+    names people know today: Asia/Kolkata, not Asia/Calcutta, which browsers may still report:
+    the page matches those to these) and UTC, sorted."""
+    table = (files("tzdata") / "zoneinfo" / "zone.tab").read_text(encoding="utf-8")
+    names = {line.split("\t")[2] for line in table.splitlines() if line and not line.startswith("#")}
+    return "".join(
+        f'<option value="{_e(name)}">{_e(name.replace("_", " "))}</option>' for name in sorted(names | {"UTC"})
+    )
 
 
 @lru_cache(maxsize=8)

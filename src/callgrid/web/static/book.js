@@ -2,7 +2,7 @@
 // give your name and email, book; then the booking's page. Plain ES module.
 
 import {
-  SlotPicker, clearProblem, detectZone, fillZoneSelect, rangeLabel, sendJson, showProblem,
+  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem,
 } from "./booking-calendar.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -16,15 +16,14 @@ const bookUrl = new URL(`./${eventPath}`, location.href);
 const bookingPage = (token, just) => new URL(`../../bookings/${encodeURIComponent(token)}?just=${just}`, location.href);
 
 const zoneSelect = $("time-zone");
+let zone = chooseZone(zoneSelect, detectZone());
 const details = $("details");
 const form = $("booking-form");
 const summary = $("form-error");
 const fields = { name: $("name"), email: $("email"), phone: $("phone"), timeZone: zoneSelect };
 const bookButton = $("book-button");
-let zone = detectZone();
 let chosen = null;
 
-fillZoneSelect(zoneSelect, zone);
 
 const picker = new SlotPicker(document.querySelector("#choose .picker"), {
   zone,

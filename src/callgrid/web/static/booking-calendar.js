@@ -12,26 +12,36 @@ export function detectZone() {
   }
 }
 
-/** Every IANA zone the browser knows, the current one among them, in a <select>. */
-export function fillZoneSelect(select, current) {
-  let zones = [];
-  try {
-    zones = Intl.supportedValuesOf("timeZone");
-  } catch {
-    zones = [];
+/**
+ * Choose `detected` in the page's zone <select> (its options come from the server: today's
+ * IANA names). Browsers may report an older name of the same zone (Chromium says
+ * Asia/Calcutta for Asia/Kolkata): the option the browser resolves to that name is chosen.
+ * A zone the list lacks is added. Returns the zone chosen.
+ */
+export function chooseZone(select, detected) {
+  const names = [...select.options].map((option) => option.value);
+  let zone = names.includes(detected) ? detected : null;
+  if (!zone) {
+    zone = names.find((name) => {
+      try {
+        return new Intl.DateTimeFormat("en", { timeZone: name }).resolvedOptions().timeZone === detected;
+      } catch {
+        return false;
+      }
+    }) || null;
   }
-  const names = new Set([...zones, "UTC", current]);
-  const sorted = [...names].sort((a, b) => a.localeCompare(b));
-  select.replaceChildren(
-    ...sorted.map((zone) => {
-      const option = document.createElement("option");
-      option.value = zone;
-      option.textContent = zone.replaceAll("_", " ");
-      option.selected = zone === current;
-      return option;
-    }),
-  );
-  select.value = current;
+  if (!zone) {
+    zone = detected;
+    const option = document.createElement("option");
+    option.value = option.textContent = detected;
+    select.prepend(option);
+  }
+  select.value = zone;
+  return zone;
+}
+
+export function zoneLabel(zone) {
+  return zone.replaceAll("_", " ");
 }
 
 /** `YYYY-MM-DD` <-> a UTC Date at midnight: calendar dates without a zone. */
@@ -73,9 +83,14 @@ export function monthLabel(year, month) {
   );
 }
 
+// 24-hour clocks read best with two digits (09:30, 00:00); 12-hour ones without (9:30 AM).
+const HOUR = ["h23", "h24"].includes(new Intl.DateTimeFormat(undefined, { hour: "numeric" }).resolvedOptions().hourCycle)
+  ? "2-digit"
+  : "numeric";
+
 /** A UTC instant's wall time in `zone`: `19:30` (or `7:30 PM`, as the visitor's language writes it). */
 export function timeLabel(iso, zone) {
-  return new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+  return new Intl.DateTimeFormat(undefined, { hour: HOUR, minute: "2-digit", timeZone: zone }).format(new Date(iso));
 }
 
 /** `Tuesday 3 December 2030, 19:30 – 20:00`, in `zone`. */

@@ -2,7 +2,7 @@
 // still change, reschedule (the same calendar as the booking page) and cancel. Plain ES module.
 
 import {
-  SlotPicker, clearProblem, detectZone, fillZoneSelect, rangeLabel, sendJson, showProblem,
+  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem,
 } from "./booking-calendar.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -20,15 +20,14 @@ const slotsUrl = (start, end, zone) =>
 const bookingPage = (newToken, just) => new URL(`./${encodeURIComponent(newToken)}?just=${just}`, location.href);
 
 const zoneSelect = $("time-zone");
+let zone = chooseZone(zoneSelect, detectZone());
 const when = $("when");
 const status = $("page-status");
-let zone = detectZone();
 
 function showWhen() {
   when.textContent = `${rangeLabel(data.startTime, data.endTime, zone)} (${zone.replaceAll("_", " ")})`;
 }
 
-fillZoneSelect(zoneSelect, zone);
 showWhen();
 zoneSelect.addEventListener("change", () => {
   zone = zoneSelect.value;
