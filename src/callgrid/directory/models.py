@@ -55,7 +55,9 @@ class Product(IdMixin, TimestampMixin, Base):
     __tablename__ = "products"
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    creator_id: Mapped[UUID] = mapped_column(ForeignKey("hosts.id", ondelete="RESTRICT"))
+    # NO ACTION: checked at the end of the statement (an organization deleted with its hosts
+    # and products in one cascade), while a host with products cannot be deleted alone.
+    creator_id: Mapped[UUID] = mapped_column(ForeignKey("hosts.id", ondelete="NO ACTION"))
     title: Mapped[str] = mapped_column(String(255))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
     description: Mapped[str] = mapped_column(Text, default="")
