@@ -365,6 +365,15 @@ async def _ranked_free_hosts(
     return order
 
 
+async def _end_read(read: AsyncSession) -> None:
+    """The read phase is over: its connection goes back to the pool before the write takes
+    one. On PostgreSQL reads and writes share one pool, and holding the read while waiting
+    for a write deadlocked it: with as many bookings in flight in one process as the pool has
+    connections, each held a read and all waited for a write until the pool's timeout (500s).
+    What was read stays usable (detached), and the session can be used again."""
+    await read.close()
+
+
 async def _host_still_free(
     write: AsyncSession, view: EventTypeView, host: Host, start: datetime, now: datetime, exclude_call_id: UUID | None,
     *, also_lock: UUID | None = None,
@@ -445,7 +454,9 @@ async def book(
     """Book `start` for the invitee with the best free host; `render(details)` is the
     `event_call.created` event's data."""
     await _resolve_contact(read, organization_id, invitee)  # a wrong contactId is a 404 before anything
-    for host in await _ranked_free_hosts(read, view, start, now):
+    order = await _ranked_free_hosts(read, view, start, now)
+    await _end_read(read)
+    for host in order:
         for attempt in range(3):
             try:
                 if not await _host_still_free(write, view, host, start, now, None):
@@ -564,6 +575,7 @@ async def reschedule(
     order = await _ranked_free_hosts(
         read, view, start, now, exclude_call_id=current.call.id, prefer=current.host.id
     )
+    await _end_read(read)
     for host in order:
         old = await _locked(write, organization_id, current.booking.number, None)
         _ensure_open(old, now)  # cancelled or moved meanwhile
