@@ -129,6 +129,22 @@ ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", f"{WEBHOOKS}/{{endpoint_id}}/test"): {409: "The endpoint is disabled"},
     ("GET", f"{WEBHOOKS}/{{endpoint_id}}/deliveries"): {},
     ("POST", f"{WEBHOOKS}/{{endpoint_id}}/deliveries/{{event_id}}/retry"): {409: "The endpoint is disabled"},
+    # Event types and the event-calls API.
+    ("POST", "/api/v1/event-types"): {409: "An event type with this slug exists"},
+    ("GET", "/api/v1/event-types"): {},
+    ("GET", "/api/v1/event-types/{event_type_id}"): {},
+    ("PATCH", "/api/v1/event-types/{event_type_id}"): {409: "An event type with this slug exists"},
+    ("DELETE", "/api/v1/event-types/{event_type_id}"): {},
+    ("GET", "/api/v1/event-types/{event_type_id}/slots"): {},
+    ("POST", "/v1/eventCalls"): {
+        404: "No contact (`contactId`) or event type (`eventId`, `linkPrefix`) with that id",
+        409: "The slot is no longer free: every host of the event is booked then",
+    },
+    ("GET", "/v1/eventCalls/{id}"): {},
+    ("POST", "/v1/eventCalls/{id}/cancel"): {409: "The booking is cancelled, rescheduled, or has started"},
+    ("POST", "/v1/eventCalls/{id}/reschedule"): {
+        409: "The booking is cancelled, rescheduled, or has started; or the new slot is no longer free",
+    },
 }
 
 # The error bodies, as components.
