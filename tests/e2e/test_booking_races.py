@@ -536,3 +536,25 @@ async def test_bookings_and_video_calls_respect_one_another(org):
             assert winner.data["startTime"] == stamp(calls[0].starts_at)
         else:
             assert winner.body["_id"] == str(calls[0].id)
+
+
+async def test_a_new_invitee_booking_two_hosts_at_once_is_one_contact(org):
+    """No host lock is shared: the invitee's own identity must make the two bookings agree on
+    one contact (an email given in two cases, a phone number)."""
+    first, second = await org.host("Lu"), await org.host("Mo")
+    events = [await org.event_type([first]), await org.event_type([second])]
+    requests = []
+    for k in range(6):
+        start = day_at(11, 8 + k)
+        phone = f"+1415555{k:04d}"
+        email = f"twice-{k}@example.com"
+        requests += [org.book(f"phone {k}.{n}", events[n], start, phone=phone) for n in range(2)]
+        requests += [org.book(f"email {k}.{n}", events[n], start + timedelta(minutes=30),
+                              email=email if n == 0 else email.upper()) for n in range(2)]
+    answers = await asyncio.gather(*requests)
+    assert statuses(answers) == [201] * len(answers), [(a.label, a.status, a.body) for a in answers]
+    contacts = await org.contacts()
+    assert [c.number for c in contacts] == list(range(1, 13)), [(c.number, c.email, c.phone) for c in contacts]
+    for k in range(6):
+        of_k = {a.data["contactId"] for a in answers if a.label.startswith((f"phone {k}.", f"email {k}."))}
+        assert len(of_k) == 2, (k, of_k)  # one for the phone, one for the email

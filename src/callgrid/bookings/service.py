@@ -11,6 +11,7 @@ next host is tried. So two bookings of one slot's last free host give one bookin
 409, two free hosts give two bookings with different hosts, and buffers hold.
 """
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -310,9 +311,29 @@ async def _resolve_contact(session: AsyncSession, organization_id: UUID, invitee
     return None
 
 
+_LOCK_INVITEE = text("SELECT pg_advisory_xact_lock(:high, :low)")
+
+
+async def _lock_invitee(session: AsyncSession, organization_id: UUID, invitee: Invitee) -> None:
+    """PostgreSQL: serialise the bookings of one invitee (by lower-cased email and by phone,
+    in one order) until the transaction ends, so that one finds the contact another made.
+    Bookings with different hosts share no calendar lock, and nothing unique refuses a second
+    contact with the same phone: two at once made it twice. The two-key advisory locks are a
+    key space apart from the hosts' calendar locks. SQLite's single writer already serialises."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = ([f"email:{invitee.email.lower()}"] if invitee.email else []) + ([f"phone:{invitee.phone}"] if invitee.phone else [])
+    for name in sorted(names):
+        digest = hashlib.blake2b(f"{organization_id}:{name}".encode(), digest_size=8).digest()
+        high, low = int.from_bytes(digest[:4], "big", signed=True), int.from_bytes(digest[4:], "big", signed=True)
+        await session.execute(_LOCK_INVITEE, {"high": high, "low": low})
+
+
 async def _contact_for_booking(session: AsyncSession, organization_id: UUID, invitee: Invitee, now: datetime) -> Contact:
     """The invitee's contact, in the write transaction: found again (another booking may have
     made it meanwhile) or made; names, and an email or phone it lacks, filled where empty."""
+    if invitee.contact_number is None:
+        await _lock_invitee(session, organization_id, invitee)
     contact = await _resolve_contact(session, organization_id, invitee)
     if contact is None:
         contact = Contact(
