@@ -442,11 +442,17 @@ async def cancel_booking(
 ):
     """Cancel the booking (the invitee, with its token), with an optional reason for the host."""
     reason = (body.reason or "").strip() if body is not None else ""
+    # What the answer needs beyond the booking, read first; the read's connection goes back
+    # before the write takes one (reads and writes share one pool on PostgreSQL: a request
+    # holding both could deadlock it, see callgrid.bookings.service._end_read).
+    current = await service.details_of(read, token=token)
+    from_token, _ = await _linked_tokens(read, current)
+    organization_slug = await _organization_slug(read, current)
+    await read.close()
     details = await service.cancel(
         write, token=token, reason=reason or None, now=now, public_url=links.public_url, render=_render(links)
     )
-    from_token, _ = await _linked_tokens(read, details)
-    return _public(details, links, await _organization_slug(read, details), from_token=from_token, to_token=None)
+    return _public(details, links, organization_slug, from_token=from_token, to_token=None)
 
 
 @router.post(
@@ -461,10 +467,13 @@ async def reschedule_booking(
 ):
     """Move the booking to another free time: a new booking (its `url` is the new page) at
     `dateTime`, with the same host when free; this one becomes `rescheduled`."""
+    # The organization's slug before the service: it ends the read phase before it writes,
+    # and nothing may read after that (see cancel_booking).
+    organization_slug = await _organization_slug(read, await service.details_of(read, token=token))
     details = await service.reschedule(
         read, write, token=token, start=body.start, now=now, public_url=links.public_url, render=_render(links)
     )
-    return _public(details, links, await _organization_slug(read, details), from_token=token, to_token=None)
+    return _public(details, links, organization_slug, from_token=token, to_token=None)
 
 
 # --- the calendar file ---------------------------------------------------------------------------
