@@ -7,7 +7,9 @@ One server per backend serves every test of this file (each test has an organiza
 own). What each test shows:
 
 - the last free host of a slot: N bookings of it give one 201 and N-1 409s, one booking, one
-  call, and the losers leave nothing behind (not even their contact);
+  call, and the losers leave nothing behind (not even their contact); N is more than one
+  process has database connections (PostgreSQL's pool deadlocked when a booking held its read
+  connection while waiting for a write one);
 - free hosts are shared out: two bookings of one slot with two free hosts both succeed with
   different hosts; six with three hosts give three 201s (three hosts) and three 409s;
 - buffers hold under concurrency: two event types (one with buffers, one without) on one host,
@@ -17,9 +19,10 @@ own). What each test shows:
   in other cases, a phone-only invitee) leaves bookings and contacts numbered 1..n, every
   contact made once;
 - reschedules and cancels of one booking racing each other: one wins, the final state is
-  consistent (never two live bookings, links both ways); reschedules moving two bookings onto
-  each other's host on one day, at once (their locks taken in opposite orders if nothing
-  orders them);
+  consistent (never two live bookings, links both ways); a reschedule and new bookings racing
+  for one slot's last free host: one wins; reschedules moving two bookings onto each other's
+  host on one day, at once (PostgreSQL deadlocked when nothing ordered their locks);
+- a new invitee booking two hosts at once (nothing but the invitee in common) is one contact;
 - bookings and the video-calls API respect one another: bookings and video calls racing for
   one host's time give exactly one call.
 
@@ -268,9 +271,10 @@ async def test_last_free_host_of_a_slot_is_booked_once(org):
     host = await org.host("Solo")
     event = await org.event_type([host])
     start = day_at(3, 10)
-    answers = await asyncio.gather(*(org.book(f"racer {i}", event, start) for i in range(10)))
+    # More at once than a process has connections (10 + 10): none may wait on another's.
+    answers = await asyncio.gather(*(org.book(f"racer {i}", event, start) for i in range(24)))
 
-    assert statuses(answers) == [201] + [409] * 9, [(a.status, a.body) for a in answers]
+    assert statuses(answers) == [201] + [409] * 23, [(a.status, a.body) for a in answers]
     winner = next(a for a in answers if a.status == 201).data
     assert winner["closerId"] == host["number"] and winner["startTime"] == stamp(start)
     for answer in answers:
@@ -473,6 +477,25 @@ async def test_racing_reschedules_and_cancels_of_one_booking_leave_one_outcome(o
     bookings = await org.bookings()
     assert [b.number for b in bookings] == list(range(1, len(bookings) + 1))
     assert len(bookings) == 3 + outcomes.count("reschedule")
+
+
+async def test_a_reschedule_and_new_bookings_racing_for_the_last_free_host(org):
+    host = await org.host("Ny")
+    event = await org.event_type([host])
+    for round_no in range(3):
+        start, target = day_at(12, 8 + 2 * round_no), day_at(12, 9 + 2 * round_no)
+        booked = await org.book(f"moving {round_no}", event, start)
+        assert booked.status == 201, booked.body
+        answers = await asyncio.gather(
+            org.send("reschedule", "POST", f"{EVENT_CALLS}/{booked.data['id']}/reschedule", {"dateTime": stamp(target)}),
+            *(org.book(f"new {round_no}.{n}", event, target) for n in range(4)),
+        )
+        assert statuses(answers) == [201] + [409] * 4, [(a.label, a.status, a.body) for a in answers]
+        calls = await org.live_calls([host["id"]])
+        assert [c.starts_at for c in calls if c.starts_at.date() == start.date() and c.starts_at.hour in (start.hour, target.hour)] == (
+            [target] if answers[0].status == 201 else [start, target]
+        )
+    await check_bookings_chain(org)
 
 
 async def test_reschedules_crossing_two_hosts_at_once(org):
