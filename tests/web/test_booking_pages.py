@@ -279,6 +279,59 @@ async def test_a_visitor_in_kolkata_books_reschedules_and_cancels(server, pages)
     assert (cancelled["bookingStatus"], cancelled["cancelReason"]) == ("cancelled", "Something came up")
 
 
+async def test_the_pages_helpers_in_the_browser(server, pages):
+    """booking-calendar.js on its own, in a 12-hour language (American English): times and
+    dates in a given zone, calendar dates across month and leap-year ends, today in a zone,
+    the zone select's choice of today's name for an older one, and problem details in a form."""
+    context = await pages.browser.new_context(timezone_id="Asia/Kolkata", locale="en-US")
+    page = await context.new_page()
+    pages.opened.append(("helpers", context, page))
+    page.on("pageerror", lambda error: pages.errors.append(f"helpers: {error}"))
+    await page.goto(f"{server.base_url}/book/nobody/nothing")  # any page of the server: the module's origin
+    result = await page.evaluate(
+        """async () => {
+      const m = await import("/static/booking-calendar.js");
+      const select = document.createElement("select");
+      for (const name of ["America/New_York", "Asia/Kolkata", "UTC"]) select.append(new Option(name, name));
+      const other = document.createElement("select");
+      other.append(new Option("UTC", "UTC"));
+      const form = document.createElement("form");
+      form.innerHTML = '<input id="email"><p id="email-error" hidden></p><div id="summary" hidden></div>';
+      document.body.append(form);
+      const email = form.querySelector("#email"), summary = form.querySelector("#summary");
+      const first = m.showProblem({status: 400, detail: "email: bad", errors: [
+        {field: "email", message: "must be an email address"}, {field: "dateTime", message: "too soon"}]}, {email}, summary);
+      const shown = [first === email, email.getAttribute("aria-invalid"), form.querySelector("#email-error").textContent, summary.textContent];
+      m.clearProblem({email}, summary);
+      return {
+        detected: m.detectZone(),
+        chosen: m.chooseZone(select, m.detectZone()),
+        added: [m.chooseZone(other, "Asia/Calcutta"), [...other.options].map((o) => o.value)],
+        times: [m.timeLabel("2030-01-02T14:00:00.000Z", "Asia/Kolkata"), m.timeLabel("2030-01-02T14:00:00.000Z", "America/New_York"),
+                m.timeLabel("2030-01-01T18:30:00.000Z", "Asia/Kolkata")],
+        range: m.rangeLabel("2030-01-02T14:00:00.000Z", "2030-01-02T14:30:00.000Z", "Asia/Kolkata"),
+        dates: [m.addDays("2028-02-28", 1), m.addDays("2030-12-31", 1), m.addDays("2030-03-01", -1), m.dayLabel("2030-01-05", true)],
+        today: [m.todayIn("Asia/Kolkata", new Date("2030-01-01T18:29:00Z")), m.todayIn("Asia/Kolkata", new Date("2030-01-01T18:30:00Z")),
+                m.todayIn("Pacific/Kiritimati", new Date("2030-01-01T10:00:00Z"))],
+        month: m.monthLabel(2030, 12),
+        shown,
+        cleared: [email.hasAttribute("aria-invalid"), summary.hidden],
+      };
+    }"""
+    )
+    assert result["detected"] == "Asia/Calcutta"  # what Chromium reports
+    assert result["chosen"] == "Asia/Kolkata"  # the option of today's name
+    assert result["added"] == ["Asia/Calcutta", ["Asia/Calcutta", "UTC"]]  # no option for it: added
+    # 12-hour times without a leading zero (ICU puts a narrow no-break space before PM).
+    assert [t.replace("\u202f", " ") for t in result["times"]] == ["7:30 PM", "9:00 AM", "12:00 AM"]
+    assert result["range"].replace("\u202f", " ") == "Wednesday, January 2, 2030, 7:30 PM \u2013 8:00 PM"
+    assert result["dates"] == ["2028-02-29", "2031-01-01", "2030-02-28", "Saturday, January 5, 2030"]
+    assert result["today"] == ["2030-01-01", "2030-01-02", "2030-01-02"]
+    assert result["month"] == "December 2030"
+    assert result["shown"] == [True, "true", "Must be an email address.", "Please correct the field marked below. Too soon."]
+    assert result["cleared"] == [False, True]
+
+
 async def test_unknown_pages_are_a_404_page(server, pages):
     page = await visit(pages, "not-found", f"{server.base_url}/book/nobody/nothing")
     assert await page.locator("h1").inner_text() == "This booking page does not exist"
