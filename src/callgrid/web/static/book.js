@@ -2,7 +2,7 @@
 // give your name and email, book; then the booking's page. Plain ES module.
 
 import {
-  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem,
+  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem, zoneLabel,
 } from "./booking-calendar.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -31,7 +31,7 @@ const picker = new SlotPicker(document.querySelector("#choose .picker"), {
   slotsUrl,
   onPick(slot) {
     chosen = slot;
-    $("chosen-time").textContent = `${rangeLabel(slot.start, endOf(slot.start), zone)} (${zone.replaceAll("_", " ")})`;
+    $("chosen-time").textContent = `${rangeLabel(slot.start, endOf(slot.start), zone)} (${zoneLabel(zone)})`;
     details.hidden = false;
     clearProblem(fields, summary);
     fields.name.focus();

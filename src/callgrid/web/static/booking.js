@@ -2,7 +2,7 @@
 // still change, reschedule (the same calendar as the booking page) and cancel. Plain ES module.
 
 import {
-  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem,
+  SlotPicker, chooseZone, clearProblem, detectZone, rangeLabel, sendJson, showProblem, zoneLabel,
 } from "./booking-calendar.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -25,14 +25,14 @@ const when = $("when");
 const status = $("page-status");
 
 function showWhen() {
-  when.textContent = `${rangeLabel(data.startTime, data.endTime, zone)} (${zone.replaceAll("_", " ")})`;
+  when.textContent = `${rangeLabel(data.startTime, data.endTime, zone)} (${zoneLabel(zone)})`;
 }
 
 showWhen();
 zoneSelect.addEventListener("change", () => {
   zone = zoneSelect.value;
   showWhen();
-  status.textContent = `Times are now shown in ${zone.replaceAll("_", " ")}.`;
+  status.textContent = `Times are now shown in ${zoneLabel(zone)}.`;
   if (picker) picker.setZone(zone);
 });
 
@@ -78,7 +78,7 @@ function startPicker() {
     onPick(slot) {
       chosen = slot;
       const end = new Date(new Date(slot.start).getTime() + data.durationMinutes * 60_000).toISOString();
-      newTime.textContent = `New time: ${rangeLabel(slot.start, end, zone)} (${zone.replaceAll("_", " ")})`;
+      newTime.textContent = `New time: ${rangeLabel(slot.start, end, zone)} (${zoneLabel(zone)})`;
       newTime.hidden = false;
       rescheduleError.hidden = true;
       confirmButton.disabled = false;
