@@ -263,3 +263,13 @@ async def test_the_openapi_document(visitor):
         assert {"400", "404"} <= operation["responses"].keys()
     assert paths["/book/{organization_slug}/{slug}"]["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PublicBooking"}
+
+
+async def test_an_event_with_a_redirect_url_offers_to_continue(visitor, tenant, event):
+    r = await tenant.client.patch(f"/api/v1/event-types/{event['id']}", json={"redirect_url": "https://example.com/thanks?x=1"})
+    assert r.status_code == 200, r.text
+    answer = await booked(visitor, event)
+    assert answer["redirectUrl"] == "https://example.com/thanks?x=1&bookingId=1&startTime=2030-01-02T15%3A00%3A00.000Z"
+    page = (await visitor.get(f"/bookings/{answer['token']}")).text
+    assert "<h1 id=\"heading\" tabindex=\"-1\">Your booking</h1>" in page  # opened later, not just booked
+    assert '<a id="continue" href="https://example.com/thanks?x=1&amp;bookingId=1&amp;startTime=2030-01-02T15%3A00%3A00.000Z">Continue</a>' in page
