@@ -481,7 +481,7 @@ async def reschedule_booking(
 
 def calendar_file(details: service.BookingDetails, links: BookingLinks, now: datetime) -> bytes:
     """One VEVENT (RFC 5545): UID, DTSTART/DTEND in UTC, SUMMARY, DESCRIPTION, LOCATION and
-    URL the invitee's join link, ORGANIZER the host, ATTENDEE the invitee, STATUS."""
+    URL the invitee's join link, ORGANIZER the host, ATTENDEE the invitee's email, STATUS."""
     booking, call, host, contact, event_type = details.booking, details.call, details.host, details.contact, details.event_type
     data = event_call(details, links)
     calendar = icalendar.Calendar()
@@ -506,10 +506,9 @@ def calendar_file(details: service.BookingDetails, links: BookingLinks, now: dat
     organizer.params["cn"] = icalendar.vText(host.name)
     event.add("organizer", organizer)
     if contact.email:
+        # No CN: the contact's stored name may not be the one this visitor typed (whoever
+        # books with an email books as that contact), and the file should not tell it.
         attendee = icalendar.vCalAddress(f"mailto:{contact.email}")
-        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
-        if name:
-            attendee.params["cn"] = icalendar.vText(name)
         attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
         event.add("attendee", attendee)
     confirmed = booking.status == BookingStatus.CONFIRMED
