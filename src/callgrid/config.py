@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # RTCIceServer objects for the room page (JSON), e.g. [{"urls": "stun:turn.example.com"}].
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
+    # Where recordings of rooms with `record: true` are written (one WebM file per participant
+    # session, under a folder per room); created when the first recording starts.
+    recordings_dir: str = "./recordings"
     # Event calls: the region (ISO 3166 alpha-2, e.g. "IN") of phone numbers given without
     # a country code; unset: such numbers are refused.
     default_phone_region: str | None = Field(default=None, min_length=2, max_length=2)
