@@ -2,15 +2,17 @@
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import DateTime, Select, String, bindparam, case, func, literal, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.bookings.models import Booking, EventType, EventTypeHost
 from callgrid.bookings.schemas import MAX_BUFFER_MINUTES
 from callgrid.calls.models import Call, StoredStatus
 from callgrid.directory.models import Contact, Host
+from callgrid.scheduling import Busy
 from callgrid.tenancy.models import Organization
 
 # No call lasts longer than a day (callgrid.calls.conflicts), and no booking keeps more than
@@ -77,6 +79,41 @@ async def hosts_by_id(session: AsyncSession, organization_id: UUID, host_ids: Se
     return {host.id: host for host in rows.scalars()}
 
 
+@lru_cache(maxsize=64)
+def _busy_statement(dialect_name: str, hosts: int, exclude_call: bool) -> Select:
+    """The busy rows' query for one dialect and number of hosts, built once. Core on the
+    tables (no ORM loading), and each value as cheap to turn into Python as it can be: the
+    host as its index in the list asked for (a small integer rather than a UUID per row);
+    the times as the driver gives them (PostgreSQL: aware datetimes from asyncpg, no
+    processor; SQLite: the stored UTC text with its offset appended, for `fromisoformat`).
+    A slots request reads some 10,000 rows: the ORM's path spent ~150 ms on them (bench/slots_api.py)."""
+    calls, bookings = Call.__table__, Booking.__table__
+    keys = [bindparam(f"host_{n}", type_=calls.c.host_id.type) for n in range(hosts)]
+    if dialect_name == "sqlite":
+        starts, ends = (type_coerce(column, String()).concat(literal("+00:00")) for column in (calls.c.starts_at, calls.c.ends_at))
+    else:
+        starts, ends = (type_coerce(column, DateTime(timezone=True)) for column in (calls.c.starts_at, calls.c.ends_at))
+    statement = (
+        select(
+            case(*((calls.c.host_id == key, n) for n, key in enumerate(keys))),
+            starts,
+            ends,
+            func.coalesce(bookings.c.buffer_before_minutes, 0),
+            func.coalesce(bookings.c.buffer_after_minutes, 0),
+        )
+        .select_from(calls.outerjoin(bookings, bookings.c.call_id == calls.c.id))
+        .where(
+            calls.c.host_id.in_(keys),
+            calls.c.starts_at > bindparam("reach_start", type_=calls.c.starts_at.type),
+            calls.c.starts_at < bindparam("reach_end", type_=calls.c.starts_at.type),
+            calls.c.status != StoredStatus.CANCELLED.value,
+        )
+    )
+    if exclude_call:
+        statement = statement.where(calls.c.id != bindparam("exclude_call_id", type_=calls.c.id.type))
+    return statement
+
+
 async def busy(
     session: AsyncSession,
     host_ids: Sequence[UUID],
@@ -84,28 +121,29 @@ async def busy(
     end: datetime,
     *,
     exclude_call_id: UUID | None = None,
-) -> list[tuple[UUID, datetime, datetime, int, int]]:
-    """(host, start, end, buffer before, buffer after) of the hosts' calls that are not
-    cancelled and could block a call in `[start, end)`: the buffers are those of bookings."""
-    statement = (
-        select(
-            Call.host_id,
-            Call.starts_at,
-            Call.ends_at,
-            func.coalesce(Booking.buffer_before_minutes, 0),
-            func.coalesce(Booking.buffer_after_minutes, 0),
-        )
-        .outerjoin(Booking, Booking.call_id == Call.id)
-        .where(
-            Call.host_id.in_(host_ids),
-            Call.starts_at > start - _REACH_BEFORE,
-            Call.starts_at < end + _REACH_AFTER,
-            Call.status != StoredStatus.CANCELLED,
-        )
-    )
+) -> dict[UUID, list[Busy]]:
+    """Each host's calls that are not cancelled and could block a call in `[start, end)`, as
+    busy intervals carrying the buffers of bookings: {host id: [Busy, ...]}, every host given
+    a list (maybe empty). Built in one pass over the rows: a slots request reads thousands."""
+    found: dict[UUID, list[Busy]] = {host_id: [] for host_id in host_ids}
+    if not host_ids:
+        return found
+    dialect_name = session.get_bind().dialect.name
+    statement = _busy_statement(dialect_name, len(host_ids), exclude_call_id is not None)
+    params = {f"host_{n}": host_id for n, host_id in enumerate(host_ids)}
+    params.update(reach_start=start - _REACH_BEFORE, reach_end=end + _REACH_AFTER)
     if exclude_call_id is not None:
-        statement = statement.where(Call.id != exclude_call_id)
-    return [tuple(row) for row in await session.execute(statement)]
+        params["exclude_call_id"] = exclude_call_id
+    lists = [found[host_id] for host_id in host_ids]
+    rows = (await session.execute(statement, params)).all()
+    if dialect_name == "sqlite":
+        parse = datetime.fromisoformat
+        for n, starts, ends, before, after in rows:
+            lists[n].append(Busy(parse(starts), parse(ends), before, after))
+    else:
+        for n, starts, ends, before, after in rows:
+            lists[n].append(Busy(starts, ends, before, after))
+    return found
 
 
 async def last_booked(session: AsyncSession, event_type_id: UUID, host_ids: Sequence[UUID]) -> dict[UUID, datetime]:

@@ -222,16 +222,14 @@ async def public_event_type(session: AsyncSession, organization_slug: str, slug:
 # --- slots -------------------------------------------------------------------------------------
 
 
-def _calendars(hosts: Sequence[Host], busy_rows, *, buffers: bool = True) -> list[HostCalendar]:
-    by_host: dict[UUID, list[Busy]] = {host.id: [] for host in hosts}
-    for host_id, start, end, before, after in busy_rows:
-        by_host[host_id].append(Busy(start, end, before, after) if buffers else Busy(start, end))
+def _calendars(hosts: Sequence[Host], busy: dict[UUID, list[Busy]]) -> list[HostCalendar]:
+    """The hosts' calendars for the pure functions; `busy` as `repository.busy` gives it."""
     return [
         HostCalendar(
             host.id,
             ZoneInfo(host.timezone),
             parse_working_hours(host.working_hours or {}, host.date_overrides or {}),
-            by_host[host.id],
+            busy[host.id],
         )
         for host in hosts
     ]
