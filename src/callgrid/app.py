@@ -22,6 +22,9 @@ from callgrid.rooms.endpoints import router as rooms_router
 from callgrid.rooms.hub import make_hub
 from callgrid.rooms.live import LiveRooms
 from callgrid.rooms.page import router as room_page_router
+from callgrid.rooms.recording.endpoints import router as recordings_router
+from callgrid.rooms.recording.service import Recorders
+from callgrid.rooms.recording.storage import LocalRecordingStorage
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
 from callgrid.tenancy.auth import KeyCache
@@ -47,6 +50,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             # presence hub (in this process, or shared through Redis).
             signer = await load_signer(database, settings.secret_key)
             app.state.rooms = LiveRooms(database, settings, signer, make_hub(settings), clock=lambda: app.state.clock())
+            # Recorders of rooms with `record`, in the process each participant is connected to.
+            recorders = Recorders(
+                database, app.state.recording_storage, public_url=settings.public_url,
+                ice_servers=settings.ice_servers, clock=lambda: app.state.clock(),
+            )
+            app.state.rooms.recorders = app.state.recorders = recorders
+            await recorders.start()
             await app.state.rooms.start()
             try:
                 # Webhook delivery inside this process, unless `callgrid worker` processes do it;
@@ -58,6 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                     yield
             finally:
                 await app.state.rooms.stop()
+                await recorders.stop()
         finally:
             await database.dispose()
             metrics.process_ended()
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.settings = settings
     app.state.clock = clock
     app.state.key_cache = KeyCache(ttl=settings.api_key_cache_seconds)
+    app.state.recording_storage = LocalRecordingStorage(settings.recordings_dir)
 
     renderers = ErrorRenderers()
     renderers.register(VIDEO_CALLS_PREFIX, render_video_calls_error)
@@ -89,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)
     app.include_router(rooms_router)
+    app.include_router(recordings_router)
     app.include_router(event_types_router)
     app.include_router(event_calls_router)
     app.include_router(rooms_live_router)

@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 from callgrid.appointments.schemas import AppointmentOut
 from callgrid.bookings.render import EventCallData
+from callgrid.rooms.recording.schemas import RecordingOut
 from callgrid.rooms.schemas import RoomOut, SessionWebhook
 from callgrid.video_calls.schemas import VideoCallOut
 from callgrid.webhooks.events import EventType
@@ -25,6 +26,7 @@ EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.ROOM_SESSION_JOINED: SessionWebhook,
     EventType.ROOM_SESSION_LEFT: SessionWebhook,
     EventType.ROOM_TERMINATED: RoomOut,
+    EventType.RECORDING_READY: RecordingOut,
     EventType.PING: PingData,
 }
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callgrid.db.engine import IMMEDIATE
+from callgrid.rooms.recording.models import Recording
 from callgrid.events_catalog import EVENT_PAYLOADS, validate_payload
 from callgrid.webhooks import EVENT_TYPES, emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -80,7 +81,22 @@ async def live_room_lifecycle(app, tenant) -> dict:
         assert (await peer.closed())[0] == 1000
     r = await tenant.client.post(f"/v1/rooms/{room_id}/terminate")
     assert r.status_code == 200, r.text
+    await interrupted_recording(app, tenant, room_id)
     return r.json()["room"]
+
+
+async def interrupted_recording(app, tenant, room_id: str) -> None:
+    """A recording left `recording` by a process that is gone: the sweep marks it
+    `interrupted` and sends `recording.ready` (tests/rooms/test_recordings.py records for real)."""
+    async with app.state.sessionmaker() as session:
+        await session.connection(execution_options={IMMEDIATE: True})
+        session.add(Recording(
+            organization_id=UUID(tenant.organization_id), room_id=UUID(room_id), session_id="s", member_id="m",
+            started_at=datetime.now(UTC), media_type="video/webm", status="recording", path=f"{room_id}/gone.webm",
+            owner="a-host-long-gone/1/x", heartbeat_at=datetime(2020, 1, 1, tzinfo=UTC),
+        ))
+        await session.commit()
+    assert await app.state.recorders.sweep() == 1
 
 
 async def listen(tenant, receiver, path: str = "/hook", **fields) -> dict:
@@ -134,7 +150,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     room = await live_room_lifecycle(app, tenant)
     assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
 
-    records = await receiver.count(23)
+    records = await receiver.count(24)
     await asyncio.sleep(0.3)  # nothing more arrives
     records = receiver.received()
     assert by_type(records) == {
@@ -150,6 +166,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         "room.session_left": 1,
         # Every cancelled call's room (4 video calls, 1 appointment) and the room ended by hand.
         "room.terminated": 6,
+        "recording.ready": 1,
         "ping": 1,
     }
     assert set(by_type(records)) == set(EVENT_TYPES)
@@ -161,7 +178,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert record["headers"]["content-type"] == "application/json"
         assert envelope["created_at"].endswith("Z")
         validate_payload(envelope["type"], envelope["data"])  # its type's payload model
-    assert len({r["json"]["id"] for r in records}) == 23
+    assert len({r["json"]["id"] for r in records}) == 24
 
     # `data` is the call as the video-calls API renders it.
     renamed = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.updated"][0]

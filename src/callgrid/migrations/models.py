@@ -9,3 +9,4 @@ from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain  # no
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: F401
 from callgrid.bookings.models import Booking, EventType, EventTypeHost  # noqa: F401
 from callgrid.tenancy.models import NumberCounter  # noqa: F401
+from callgrid.rooms.recording.models import Recording  # noqa: F401

@@ -190,6 +190,7 @@ async def join_info(
         },
         "user": None if admission.user_id is None else {"user_id": admission.user_id, "name": admission.name, "role": admission.role},
         "features": admission.features,
+        "recording": admission.record,
         "ice_servers": live.settings.ice_servers,
         "ws_url": f"{ws}?{query}" if query else ws,
         "heartbeat_interval_seconds": live.heartbeat_interval,

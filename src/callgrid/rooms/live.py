@@ -76,6 +76,7 @@ class Admission:
     role: str
     member_id: str
     features: dict[str, bool] = field(default_factory=dict)
+    record: bool = False  # the room records its participants (callgrid.rooms.recording)
 
     def limits(self) -> RoomLimits:
         return RoomLimits(self.room_id, self.max_meeting_seconds, self.meeting_time_ms)
@@ -93,6 +94,8 @@ class LiveRooms:
         self.clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
+        # This process's recorders (callgrid.rooms.recording.service.Recorders), set by the app.
+        self.recorders = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -164,6 +167,7 @@ class LiveRooms:
             role=role,
             member_id=member_id,
             features=features_of(config),
+            record=room.record,
         )
 
     def participant(self, admission: Admission) -> Participant:
@@ -200,6 +204,7 @@ class LiveRooms:
             "heartbeat_timeout_seconds": self.settings.heartbeat_timeout_seconds,
             "ice_servers": self.settings.ice_servers,
             "features": admission.features,
+            "recording": admission.record,
         }
 
     # --- what joins, leaves and ends write ---------------------------------------------------------

@@ -184,6 +184,7 @@ class JoinInfo(BaseModel):
     room: JoinInfoRoom
     user: JoinInfoUser | None = Field(description="null for a guest (an open room, or a room key)")
     features: dict[str, bool]
+    recording: bool = Field(description="the room records its participants (`record`): the page says so")
     ice_servers: list[dict] = Field(description="CALLGRID_ICE_SERVERS: RTCIceServer objects")
     ws_url: str
     heartbeat_interval_seconds: float

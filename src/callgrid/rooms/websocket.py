@@ -25,6 +25,8 @@ router = APIRouter()
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CHAT = 2000
 SIGNALS = ("offer", "answer", "ice")
+# To this process's recorder of the session (rooms with `record`: callgrid.rooms.recording).
+RECORDER_MESSAGES = ("recorder_offer", "recorder_ice")
 BAD_FRAMES_ALLOWED = 3
 
 
@@ -60,6 +62,10 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     try:
         await websocket.send_text(dumps(rooms.welcome(admission, session, joined)))
         session.ready()
+        if rooms.recorders is not None:
+            rooms.recorders.register(
+                session, room_id=admission.room_id, organization_id=admission.organization_id, record=admission.record
+            )
         writer = asyncio.create_task(_write(websocket, session))
         # The join's write (its webhook rows) goes on beside the socket: a busy database must
         # not keep this session from reading its heartbeats.
@@ -79,6 +85,11 @@ async def live(websocket: WebSocket, room_id: str) -> None:
             await rooms.hub.leave(session)
         except Exception:
             log.exception("rooms: leaving failed")
+        if rooms.recorders is not None:
+            try:
+                await rooms.recorders.release(session)  # its recording's file completed, `ready`
+            except Exception:
+                log.exception("rooms: ending a recording failed")
         if writer is not None:
             try:
                 await asyncio.wait_for(writer, timeout=5)
@@ -212,6 +223,11 @@ async def _handle(session: LocalSession, rooms: LiveRooms, features: dict[str, b
                 {"type": "mute", "session_id": me.session_id, "audio_muted": me.audio_muted,
                  "video_muted": me.video_muted, "screen_sharing": me.screen_sharing},
             )
+    elif kind in RECORDER_MESSAGES:
+        if rooms.recorders is None:
+            session.send(_error("recording_off", "this room is not recorded"))
+        else:
+            rooms.recorders.handle(session, message)
     elif kind == "leave":
         return "leave"
     else:

@@ -35,6 +35,7 @@ class EventType(StrEnum):
     ROOM_SESSION_JOINED = "room.session_joined"
     ROOM_SESSION_LEFT = "room.session_left"
     ROOM_TERMINATED = "room.terminated"
+    RECORDING_READY = "recording.ready"
     PING = "ping"
 
 
