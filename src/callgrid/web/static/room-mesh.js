@@ -17,12 +17,13 @@ export class Mesh {
    * onStream(sessionId, MediaStream): the remote media of a participant (again on changes).
    * onState(sessionId, connectionState): "connecting", "connected", "failed", ...
    */
-  constructor({ selfId, iceServers, send, onStream, onState, log = () => {} }) {
+  constructor({ selfId, iceServers, send, onStream, onState, onTrack, log = () => {} }) {
     this.selfId = selfId;
     this.iceServers = iceServers || [];
     this.send = send;
     this.onStream = onStream;
     this.onState = onState || (() => {});
+    this.onTrack = onTrack || (() => {}); // what is sent changed (the recorder follows it)
     this.log = log;
     this.peers = new Map();
     this.tracks = { audio: null, video: null };
@@ -36,6 +37,7 @@ export class Mesh {
     if (track && !this.stream.getTracks().includes(track)) this.stream.addTrack(track);
     this.tracks[kind] = track;
     for (const peer of this.peers.values()) peer.useTrack(kind, track);
+    this.onTrack(kind, track);
   }
 
   /** Call a participant who was here before us. */

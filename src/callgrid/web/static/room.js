@@ -8,6 +8,7 @@ import {
   RoomState, closeOutcome, credentials, joinInfoOutcome, liveUrl, participantFlags, roomIdFromPath, terminatedText,
 } from "./room-state.js";
 import { Mesh } from "./room-mesh.js";
+import { Recorder } from "./room-recorder.js";
 
 const $ = (id) => document.getElementById(id);
 const NAME_KEY = "callgrid.name";
@@ -20,6 +21,7 @@ const page = {
   state: new RoomState(),
   socket: null,
   mesh: null,
+  recorder: null, // the server's recorder of this session (rooms with `record`)
   prefs: { mic: true, cam: true },
   media: { audio: null, camera: null, screen: null },
   timers: { heartbeat: null, clock: null },
@@ -65,6 +67,8 @@ function teardown() {
   page.timers.heartbeat = page.timers.clock = null;
   if (page.mesh) page.mesh.close();
   page.mesh = null;
+  if (page.recorder) page.recorder.close();
+  page.recorder = null;
   if (page.socket) {
     page.socket.onmessage = page.socket.onclose = page.socket.onerror = null;
     if (page.socket.readyState <= WebSocket.OPEN) page.socket.close(1000, "bye");
@@ -212,6 +216,7 @@ function send(message) {
 }
 
 function receive(message) {
+  if (message.type === "recorder_answer" || message.type === "recording") return page.recorder?.signal(message);
   const effects = page.state.apply(message, performance.now());
   if (message.type === "welcome") welcomed();
   for (const effect of effects) {
@@ -248,10 +253,12 @@ function welcomed() {
       const tile = page.tiles.get(sessionId);
       if (tile) tile.dataset.connection = connection;
     },
+    onTrack: (kind, track) => page.recorder?.setTrack(kind, track),
     log: (...args) => console.warn("callgrid mesh:", ...args),
   });
   page.mesh.setTrack("audio", page.media.audio);
   page.mesh.setTrack("video", outgoingVideo());
+  startRecorder(state);
   const features = state.features;
   $("share").hidden = !(features.screenshare && navigator.mediaDevices?.getDisplayMedia);
   $("hand").hidden = !features.raise_hand;
@@ -264,6 +271,20 @@ function welcomed() {
   clearInterval(page.timers.clock);
   page.timers.clock = setInterval(renderClock, 500);
   renderClock();
+}
+
+/** A recorded room: the recorder gets what the mesh sends; the banner says so. */
+function startRecorder(state) {
+  if (page.recorder) page.recorder.close();
+  page.recorder = null;
+  if (!page.info.recording || !window.RTCPeerConnection) return;
+  page.recorder = new Recorder({
+    iceServers: state.iceServers.length ? state.iceServers : page.info.ice_servers,
+    send,
+    onState: (recorderState) => { $("recording").dataset.state = recorderState; },
+    log: (...args) => console.warn("callgrid recorder:", ...args),
+  });
+  page.recorder.start({ audio: page.media.audio, video: outgoingVideo() });
 }
 
 function closed(code, reason) {
@@ -514,6 +535,7 @@ async function start() {
   const roomName = page.info.room?.name || "Room";
   document.title = `${roomName} · Callgrid`;
   for (const element of document.querySelectorAll(".room-name")) element.textContent = roomName;
+  $("recording").hidden = $("join-recording").hidden = !page.info.recording;
   if (page.info.features?.join_screen === false) {
     join(page.info.user?.name || localStorage.getItem(NAME_KEY) || "");
   } else {
