@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -543,3 +544,33 @@ def test_check_start_matches_oracle_and_agrees_with_find_slots(scenario, data) -
             slot = found.slot_at(start)
             assert (slot is not None) is (result.verdict is Verdict.OFFERED)
             assert found.free_hosts(start) == result.free_hosts
+
+
+@given(scenarios())
+@settings(max_examples=100, deadline=None)
+def test_busy_given_in_microseconds_finds_the_same_slots(scenario) -> None:
+    """A loader may give a host's calls as microseconds since 1970 (`busy_micros`), split
+    between the two forms anyhow: the slots and every check are the same."""
+    event, hosts, now, first_day, last_day, zone = scenario
+    rules, calendars = implementation_inputs(event, hosts)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def micros(value: datetime) -> int:
+        return (value - epoch) // timedelta(microseconds=1)
+
+    split = [
+        replace(
+            calendar,
+            busy=calendar.busy[::2],
+            busy_micros=[
+                (micros(b.start), micros(b.end), b.buffer_before_minutes, b.buffer_after_minutes)
+                for b in calendar.busy[1::2]
+            ],
+        )
+        for calendar in calendars
+    ]
+    as_given = find_slots(rules, calendars, now, first_day, last_day, ZoneInfo(zone))
+    assert find_slots(rules, split, now, first_day, last_day, ZoneInfo(zone)) == as_given
+    for slots in as_given.days.values():
+        for slot in slots:
+            assert check_start(rules, split, now, slot.start) == check_start(rules, calendars, now, slot.start)

@@ -5,14 +5,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
 
-from sqlalchemy import DateTime, Select, String, bindparam, case, func, literal, select, type_coerce
+from sqlalchemy import BigInteger, Integer, Select, String, bindparam, case, cast, extract, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.bookings.models import Booking, EventType, EventTypeHost
 from callgrid.bookings.schemas import MAX_BUFFER_MINUTES
 from callgrid.calls.models import Call, StoredStatus
 from callgrid.directory.models import Contact, Host
-from callgrid.scheduling import Busy
 from callgrid.tenancy.models import Organization
 
 # No call lasts longer than a day (callgrid.calls.conflicts), and no booking keeps more than
@@ -80,6 +79,17 @@ async def hosts_by_id(session: AsyncSession, organization_id: UUID, host_ids: Se
 
 
 @lru_cache(maxsize=64)
+def _micros_since_1970(dialect_name: str, column):
+    """The timestamp as whole microseconds since 1970 (UTC), worked out by the database, exactly:
+    SQLite stores `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (whole seconds from `unixepoch`, SQLite
+    3.38 or later, twice as fast as strftime's text; the six digits after the point as they
+    are); PostgreSQL's EXTRACT gives an exact numeric."""
+    if dialect_name == "sqlite":
+        text = type_coerce(column, String())
+        return func.unixepoch(text) * 1_000_000 + cast(func.substr(text, 21, 6), Integer)
+    return cast(extract("epoch", column) * 1_000_000, BigInteger)
+
+
 def _busy_statement(dialect_name: str, hosts: int, exclude_call: bool) -> Select:
     """The busy rows' query for one dialect and number of hosts, built once. Core on the
     tables (no ORM loading), and each value as cheap to turn into Python as it can be: the
@@ -89,10 +99,7 @@ def _busy_statement(dialect_name: str, hosts: int, exclude_call: bool) -> Select
     A slots request reads some 10,000 rows: the ORM's path spent ~150 ms on them (bench/slots_api.py)."""
     calls, bookings = Call.__table__, Booking.__table__
     keys = [bindparam(f"host_{n}", type_=calls.c.host_id.type) for n in range(hosts)]
-    if dialect_name == "sqlite":
-        starts, ends = (type_coerce(column, String()).concat(literal("+00:00")) for column in (calls.c.starts_at, calls.c.ends_at))
-    else:
-        starts, ends = (type_coerce(column, DateTime(timezone=True)) for column in (calls.c.starts_at, calls.c.ends_at))
+    starts, ends = (_micros_since_1970(dialect_name, column) for column in (calls.c.starts_at, calls.c.ends_at))
     statement = (
         select(
             case(*((calls.c.host_id == key, n) for n, key in enumerate(keys))),
@@ -121,11 +128,12 @@ async def busy(
     end: datetime,
     *,
     exclude_call_id: UUID | None = None,
-) -> dict[UUID, list[Busy]]:
+) -> dict[UUID, list[tuple[int, int, int, int]]]:
     """Each host's calls that are not cancelled and could block a call in `[start, end)`, as
-    busy intervals carrying the buffers of bookings: {host id: [Busy, ...]}, every host given
-    a list (maybe empty). Built in one pass over the rows: a slots request reads thousands."""
-    found: dict[UUID, list[Busy]] = {host_id: [] for host_id in host_ids}
+    `HostCalendar.busy_micros` takes them: (start, end) in microseconds since 1970 and the
+    buffers of bookings in minutes; every host given a list (maybe empty). A slots request
+    reads thousands: no datetime is made for them."""
+    found: dict[UUID, list[tuple[int, int, int, int]]] = {host_id: [] for host_id in host_ids}
     if not host_ids:
         return found
     dialect_name = session.get_bind().dialect.name
@@ -135,14 +143,8 @@ async def busy(
     if exclude_call_id is not None:
         params["exclude_call_id"] = exclude_call_id
     lists = [found[host_id] for host_id in host_ids]
-    rows = (await session.execute(statement, params)).all()
-    if dialect_name == "sqlite":
-        parse = datetime.fromisoformat
-        for n, starts, ends, before, after in rows:
-            lists[n].append(Busy(parse(starts), parse(ends), before, after))
-    else:
-        for n, starts, ends, before, after in rows:
-            lists[n].append(Busy(starts, ends, before, after))
+    for n, starts, ends, before, after in (await session.execute(statement, params)).all():
+        lists[n].append((starts, ends, before, after))
     return found
 
 

@@ -36,9 +36,9 @@ from callgrid.rooms import service as room_service
 from callgrid.scheduling import Interval, ScheduleError, to_utc
 from callgrid.scheduling.assignment import HostCandidate, Priority, rank_hosts
 from callgrid.scheduling.availability import (
+    MAX_SLOT_RANGE_DAYS,
     Availability,
     BookingRules,
-    Busy,
     HostCalendar,
     Verdict,
     check_start,
@@ -222,14 +222,14 @@ async def public_event_type(session: AsyncSession, organization_slug: str, slug:
 # --- slots -------------------------------------------------------------------------------------
 
 
-def _calendars(hosts: Sequence[Host], busy: dict[UUID, list[Busy]]) -> list[HostCalendar]:
+def _calendars(hosts: Sequence[Host], busy: dict[UUID, list[tuple[int, int, int, int]]]) -> list[HostCalendar]:
     """The hosts' calendars for the pure functions; `busy` as `repository.busy` gives it."""
     return [
         HostCalendar(
             host.id,
             ZoneInfo(host.timezone),
             parse_working_hours(host.working_hours or {}, host.date_overrides or {}),
-            busy[host.id],
+            busy_micros=busy[host.id],
         )
         for host in hosts
     ]
@@ -242,19 +242,28 @@ def _span(rules: BookingRules, now: datetime, first_day: date, last_day: date, t
     return Interval(start, max(start, end) + rules.duration)
 
 
+def _bookable_dates(rules: BookingRules, now: datetime) -> tuple[date, date]:
+    """Dates (in any zone) that can hold a start between now + notice and now + window."""
+    return (now + rules.minimum_notice).date() - timedelta(days=2), (now + rules.booking_window).date() + timedelta(days=2)
+
+
 async def slots(
     session: AsyncSession, view: EventTypeView, first_day: date, last_day: date, time_zone: ZoneInfo, now: datetime
 ) -> Availability:
     rules = rules_of(view.event_type)
     hosts = [host for host, _ in view.hosts]
-    span = _span(rules, now, first_day, last_day, time_zone)
     try:
-        if last_day < first_day or (last_day - first_day).days >= 31:
+        if last_day < first_day or (last_day - first_day).days + 1 > MAX_SLOT_RANGE_DAYS:
             find_slots(rules, [], now, first_day, last_day, time_zone)  # raises naming the rule
-        busy = await repository.busy(session, [h.id for h in hosts], span.start, span.end) if hosts else []
-        return find_slots(rules, _calendars(hosts, busy), now, first_day, last_day, time_zone)
     except ScheduleError as exc:
         raise BadRequest(exc.rule, field=exc.field) from None
+    earliest, latest = _bookable_dates(rules, now)
+    if last_day < earliest or first_day > latest:
+        # Nothing can be offered (and the calendar's edges, year 1 or 9999, are never reached).
+        return Availability(time_zone, {first_day + timedelta(days=n): () for n in range((last_day - first_day).days + 1)})
+    span = _span(rules, now, first_day, last_day, time_zone)
+    busy = await repository.busy(session, [h.id for h in hosts], span.start, span.end) if hosts else []
+    return find_slots(rules, _calendars(hosts, busy), now, first_day, last_day, time_zone)
 
 
 # --- booking -----------------------------------------------------------------------------------
@@ -364,6 +373,11 @@ async def _ranked_free_hosts(
     hosts = [host for host, _ in view.hosts]
     if not hosts:
         raise Conflict("this event has no hosts", field="eventId")
+    # Notice and window first: they need no calendar, and the calendar's window around a start
+    # far outside them (year 1, year 9999) would leave the range of datetimes.
+    timing = check_start(rules, [], now, start).verdict
+    if timing in (Verdict.TOO_SOON, Verdict.BEYOND_WINDOW):
+        raise _refuse(timing, start)
     busy = await repository.busy(
         read, [h.id for h in hosts], start - rules.buffer_before, start + rules.duration + rules.buffer_after,
         exclude_call_id=exclude_call_id,
