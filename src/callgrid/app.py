@@ -1,3 +1,4 @@
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from callgrid.rooms.page import router as room_page_router
 from callgrid.rooms.recording.endpoints import router as recordings_router
 from callgrid.rooms.recording.service import Recorders
 from callgrid.rooms.recording.storage import LocalRecordingStorage
+from callgrid.rooms.timeline_endpoints import router as room_timeline_router
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
 from callgrid.tenancy.auth import KeyCache
@@ -65,6 +67,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                     embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
                     periodic_statistics(database, settings.analyze_interval_seconds),
                 ):
+                    # What start-up made lives as long as the process: out of the collector's
+                    # way, so full collections (set off by requests that make many objects,
+                    # such as a month of slots) walk only what requests make.
+                    gc.freeze()
                     yield
             finally:
                 await app.state.rooms.stop()
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(webhooks_router)
     app.include_router(rooms_router)
     app.include_router(recordings_router)
+    app.include_router(room_timeline_router)
     app.include_router(event_types_router)
     app.include_router(event_calls_router)
     app.include_router(rooms_live_router)
