@@ -26,7 +26,6 @@ from callgrid.rooms.page import router as room_page_router
 from callgrid.rooms.recording.endpoints import router as recordings_router
 from callgrid.rooms.recording.service import Recorders
 from callgrid.rooms.recording.storage import LocalRecordingStorage
-from callgrid.rooms.timeline_endpoints import router as room_timeline_router
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
 from callgrid.tenancy.auth import KeyCache
@@ -108,7 +107,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(webhooks_router)
     app.include_router(rooms_router)
     app.include_router(recordings_router)
-    app.include_router(room_timeline_router)
     app.include_router(event_types_router)
     app.include_router(event_calls_router)
     app.include_router(rooms_live_router)
