@@ -268,3 +268,40 @@ def test_frame_parsing():
     assert opus_duration_ms(bytes([0xFC, 0x00])) == 20  # CELT 20 ms, one frame
     assert opus_duration_ms(bytes([0x78 | 1, 0x00])) == 40  # SILK 20 ms, two frames
     assert opus_duration_ms(bytes([(12 << 3) | 3, 0x03])) == 30  # hybrid 10 ms, three frames
+
+
+async def recorded_session(server, room_id: str, token: str, seconds: float, *, leave: bool) -> Peer:
+    """A session that records for `seconds`, then leaves (or just drops its socket)."""
+    peer = await Peer.join(live_url(server, room_id, token=token))
+    pc = await start_recorder_peer(peer.send, lambda: peer.next("recorder_answer", timeout=20))
+    try:
+        await peer.next("recording", timeout=20, status="recording")
+        await asyncio.sleep(seconds)
+    finally:
+        await pc.close()
+    if leave:
+        await peer.send({"type": "leave"})
+        await peer.close()
+    else:
+        peer.ws.transport.abort()  # the network went away: no close frame
+    return peer
+
+
+@pytest.mark.slow  # seconds of real media, twice
+async def test_a_rejoin_and_a_dropped_connection_are_separate_files_with_their_own_times(server, tenant):
+    room = (await create_room(tenant, record=True))["room"]
+    token = (await join_token(tenant, room["id"], "alice"))["token"]
+    first = await recorded_session(server, room["id"], token, 1.5, leave=False)  # the network went away
+    second = await recorded_session(server, room["id"], token, 2.5, leave=True)  # back, then leaves
+    for _ in range(100):
+        shown = await recordings(tenant, room["id"])
+        if len(shown) == 2 and all(r["status"] == "ready" for r in shown):
+            break
+        await asyncio.sleep(0.1)
+    assert [r["session_id"] for r in shown] == [first.session_id, second.session_id]
+    assert {r["member_id"] for r in shown} == {first.welcome["member_id"]} and {r["user_id"] for r in shown} == {"alice"}
+    assert shown[0]["ended_at"] <= shown[1]["started_at"]
+    assert 1000 <= shown[0]["duration_ms"] <= 3000 and 2000 <= shown[1]["duration_ms"] <= 4000, shown
+    for recording in shown:
+        file = RECORDINGS / room["id"] / f"{recording['id']}.webm"
+        assert set(streams_of(file)) == {"audio", "video"}
