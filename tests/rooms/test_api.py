@@ -13,7 +13,8 @@ from tests.support.problems import assert_problem
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ROOM_KEYS = {
     "id", "application_id", "type", "name", "thumbnail_url", "layout", "record", "meeting_time", "is_terminated",
-    "max_meeting_seconds", "members_count", "url", "webhook", "started_at", "terminated_at", "updated_at", "created_at",
+    "max_meeting_seconds", "members_count", "url", "webhook", "parent_id", "started_at", "terminated_at", "updated_at",
+    "created_at",
 }
 
 
@@ -157,7 +158,8 @@ async def test_join_tokens_and_join_info(tenant, clock):
     data = info.json()
     assert data["room"] == {"id": room["id"], "name": "Weekly Meet", "type": "private", "max_meeting_seconds": None, "is_terminated": False}
     assert data["user"] == {"user_id": "alice", "name": "Alice", "role": "host"}
-    assert data["features"] == {"chat": True, "raise_hand": True, "screenshare": True, "join_screen": True}
+    assert data["features"] == {"chat": True, "raise_hand": True, "screenshare": True, "join_screen": True,
+                                "whiteboard": True, "breakout_rooms": True}
     assert data["ice_servers"] == [] and data["heartbeat_timeout_seconds"] == 30
     assert data["ws_url"].endswith(f"/v1/rooms/{room['id']}/live?token={issued['token']}")
     assert_problem(await tenant.client.get(f"/v1/rooms/{room['id']}/join-info"), 401, "token")

@@ -98,7 +98,8 @@ async def test_appointment_participants_join_with_their_own_links_moderators_as_
     _, patient_query = credentials(links["pat@example.com"])
     patient = await Peer.join(live_url(server, room_id, token=patient_query["token"]))
     assert (patient.welcome["role"], patient.welcome["name"]) == ("member", "Pat")
-    assert patient.welcome["features"] == {"chat": True, "raise_hand": True, "screenshare": True, "join_screen": True}
+    assert patient.welcome["features"] == {"chat": True, "raise_hand": True, "screenshare": True, "join_screen": True,
+                                           "whiteboard": False, "breakout_rooms": False}  # the appointment's defaults
     # The same links are listed with the participants.
     listed = (await tenant.client.get(f"{APPOINTMENTS}/{room_id}/participants/")).json()["results"]
     assert {p["unique_id"]: p["join_url"] for p in listed} == links

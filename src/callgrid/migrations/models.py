@@ -4,7 +4,7 @@ beside this file) and for tests that compare or clean the whole schema."""
 from callgrid.calls.models import Call, Participant, Series  # noqa: F401
 from callgrid.db.base import Base  # noqa: F401
 from callgrid.directory.models import Contact, Host, Product, Subscription  # noqa: F401
-from callgrid.rooms.models import Room, RoomMember, ServerSecret  # noqa: F401
+from callgrid.rooms.models import Room, RoomEvent, RoomMember, ServerSecret  # noqa: F401
 from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain  # noqa: F401
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: F401
 from callgrid.bookings.models import Booking, EventType, EventTypeHost  # noqa: F401

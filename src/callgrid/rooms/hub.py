@@ -662,6 +662,9 @@ class Hub:
         self.origin = origin or uuid.uuid4().hex
         self.heartbeat_timeout = heartbeat_timeout
         self.events: LiveEvents | None = None
+        # Told of every message this process sends to a room (the timeline: callgrid.rooms.timeline),
+        # with the participant it is about when known. Must not block.
+        self.observer: Callable[[UUID, dict[str, Any], Participant | None], None] | None = None
         self._rooms: dict[UUID, dict[str, LocalSession]] = {}
         self._sessions: dict[str, LocalSession] = {}
         self._timers: dict[UUID, asyncio.TimerHandle] = {}
@@ -734,7 +737,7 @@ class Hub:
             self._forget(session)
             raise
         await self._to_room(room_id, {"type": "participant_joined", "participant": session.participant.to_json()},
-                             exclude=session.session_id)
+                             exclude=session.session_id, actor=session.participant)
         if joined.started:
             await self._clock_changed(room_id, joined.state.clock)
         else:
@@ -765,6 +768,7 @@ class Hub:
         await self._to_room(
             room_id,
             {"type": "participant_left", "session_id": session_id, "member_id": left.participant.member_id, "reason": reason},
+            actor=left.participant,
         )
         if left.stopped:
             await self._clock_changed(room_id, left.state.clock)
@@ -793,16 +797,37 @@ class Hub:
         await self.bus.publish({"k": "to", "r": str(session.room_id), "t": to, "m": text})
         return True
 
-    async def broadcast(self, room_id: UUID, message: dict[str, Any]) -> None:
-        """To everyone in the room, on every process (the sender included)."""
-        await self._to_room(room_id, message)
+    async def broadcast(self, room_id: UUID, message: dict[str, Any], *, actor: Participant | None = None) -> None:
+        """To everyone in the room, on every process (the sender included). `actor`: who it is
+        about, for the observer (else the local session named by the message's `session_id` or `from`)."""
+        await self._to_room(room_id, message, actor=actor)
+
+    async def send_to(self, room_id: UUID, session_id: str, message: dict[str, Any]) -> None:
+        """To one session of the room, on whichever process holds it (nothing if none does)."""
+        text = dumps(message)
+        target = self._sessions.get(session_id)
+        if target is not None:
+            if target.room_id == room_id:
+                target.send(text)
+            return
+        await self.bus.publish({"k": "to", "r": str(room_id), "t": session_id, "m": text})
 
     async def update(self, session: LocalSession) -> None:
         """The session's participant changed (mute, hand): kept for later joiners' `welcome`."""
         await self.store.update(session.room_id, session.participant)
 
-    async def _to_room(self, room_id: UUID, message: dict[str, Any], *, exclude: str | None = None) -> None:
+    async def _to_room(
+        self, room_id: UUID, message: dict[str, Any], *, exclude: str | None = None, actor: Participant | None = None
+    ) -> None:
         text = dumps(message)
+        if self.observer is not None:
+            if actor is None:
+                local = self._sessions.get(message.get("session_id") or message.get("from") or "")
+                actor = local.participant if local is not None else None
+            try:
+                self.observer(room_id, message, actor)
+            except Exception:
+                log.exception("rooms: observing a message failed")
         self._deliver_room(room_id, text, exclude)
         await self.bus.publish({"k": "room", "r": str(room_id), "x": exclude, "m": text})
 

@@ -27,6 +27,7 @@ from callgrid.db.sections import Section, run_section
 from callgrid.db.session import Database, write_session
 from callgrid.kit.timestamps import utc_millis
 from callgrid.rooms import actions, render, repository, service
+from callgrid.rooms.collab import Collab
 from callgrid.rooms.hub import Clock, Hub, Joined, Left, LocalSession, Participant, RoomLimits
 from callgrid.rooms.models import MemberType, Room, RoomType
 from callgrid.rooms.tokens import RoomSigner, TokenError
@@ -48,6 +49,8 @@ FEATURE_FLAGS = {
     "raise_hand": "raise_hand_enabled",
     "screenshare": "screenshare_enabled",
     "join_screen": "join_screen_enabled",
+    "whiteboard": "whiteboard_enabled",
+    "breakout_rooms": "breakout_rooms_enabled",
 }
 
 
@@ -96,9 +99,12 @@ class LiveRooms:
         self._tasks: set[asyncio.Task] = set()
         # This process's recorders (callgrid.rooms.recording.service.Recorders), set by the app.
         self.recorders = None
+        # The whiteboard, breakout rooms and the timeline (callgrid.rooms.collab).
+        self.collab = Collab(self)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        await self.collab.start()
         await self.hub.start(self)
         actions.listen(self.apply)
 
@@ -107,6 +113,7 @@ class LiveRooms:
         await self.hub.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
+        await self.collab.stop()  # the last leaves' events written
 
     @property
     def heartbeat_interval(self) -> float:

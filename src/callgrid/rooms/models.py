@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -34,11 +34,15 @@ class RoomSource(StrEnum):
     VIDEO_CALL = "video_call"
     APPOINTMENT = "appointment"
     BOOKING = "booking"
+    BREAKOUT = "breakout"  # a breakout room of another room (`parent_id`): callgrid.rooms.breakouts
 
 
 class Room(IdMixin, TimestampMixin, Base):
     __tablename__ = "rooms"
-    __table_args__ = (Index("ix_rooms_organization_id_id", "organization_id", "id"),)
+    __table_args__ = (
+        Index("ix_rooms_organization_id_id", "organization_id", "id"),
+        Index("ix_rooms_parent_id", "parent_id"),
+    )
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(16), default=RoomSource.API)
@@ -57,6 +61,10 @@ class Room(IdMixin, TimestampMixin, Base):
     webhook_endpoint_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="SET NULL"), default=None
     )
+    # A breakout room: the room it was opened from (rooms are deleted only with their
+    # organization, which takes both), and when its time limit closes it (None: no limit).
+    parent_id: Mapped[UUID | None] = mapped_column(default=None)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class RoomMember(IdMixin, TimestampMixin, Base):
@@ -77,3 +85,21 @@ class ServerSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RoomEvent(Base):
+    """One thing that happened in a room, for its timeline (callgrid.rooms.timeline): joins and
+    leaves, chat, hands, mute changes, whiteboard strokes, breakouts. Written in batches."""
+
+    __tablename__ = "room_events"
+    __table_args__ = (Index("ix_room_events_room_id_at_id", "room_id", "at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    room_id: Mapped[UUID] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    member_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    data: Mapped[dict | None] = mapped_column(JSON, default=None)

@@ -54,6 +54,7 @@ def room(
         "members_count": members_count,
         "url": page_url(public_url, row.id),
         "webhook": {"url": webhook.url, "headers": dict(webhook.headers or {})} if webhook is not None else None,
+        "parent_id": str(row.parent_id) if row.parent_id is not None else None,
         "started_at": _stamp(row.started_at),
         "terminated_at": _stamp(row.terminated_at),
         "updated_at": utc_millis(row.updated_at),

@@ -80,7 +80,9 @@ async def page_members(session: AsyncSession, room_id: UUID, offset: int, limit:
 
 
 async def call_config(session: AsyncSession, room: Room) -> dict | None:
-    """The feature flags of the call a room belongs to (its id is the call's), if any."""
+    """The feature flags of the call a room belongs to (its id is the call's), if any; a
+    breakout room's are its main room's."""
     if room.source == "api":
         return None
-    return (await session.execute(select(Call.config).where(Call.id == room.id))).scalar_one_or_none()
+    call_id = room.parent_id if room.source == "breakout" else room.id
+    return (await session.execute(select(Call.config).where(Call.id == call_id))).scalar_one_or_none()

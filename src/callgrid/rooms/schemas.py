@@ -92,6 +92,7 @@ class RoomOut(BaseModel):
     members_count: int
     url: str
     webhook: WebhookOut | None
+    parent_id: str | None = Field(description="a breakout room's main room (docs/rooms.md, Breakout rooms); null otherwise")
     started_at: str | None
     terminated_at: str | None
     updated_at: str

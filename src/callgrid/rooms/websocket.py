@@ -58,18 +58,24 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     except RoomTerminated:
         await websocket.close(TERMINATED, "the room is terminated")
         return
-    writer = recorded = None
+    writer = None
+    # The join's write (its webhook rows) goes on beside the socket: a busy database must
+    # not keep this session from reading its heartbeats. Begun at once, so that a client gone
+    # before its welcome still has its join written before its leave.
+    recorded = asyncio.create_task(_record_join(rooms, admission, participant, joined))
     try:
+        # The whiteboard as it is and the breakouts open (callgrid.rooms.collab): read once the
+        # session is in the room (nothing drawn from now on is missed), sent right after `welcome`.
+        extras = await rooms.collab.after_welcome(session, admission.features)
         await websocket.send_text(dumps(rooms.welcome(admission, session, joined)))
+        for message in extras:
+            await websocket.send_text(dumps(message))
         session.ready()
         if rooms.recorders is not None:
             rooms.recorders.register(
                 session, room_id=admission.room_id, organization_id=admission.organization_id, record=admission.record
             )
         writer = asyncio.create_task(_write(websocket, session))
-        # The join's write (its webhook rows) goes on beside the socket: a busy database must
-        # not keep this session from reading its heartbeats.
-        recorded = asyncio.create_task(_record_join(rooms, admission, participant, joined))
         await _read(websocket, session, rooms, admission.features)
     except WebSocketDisconnect:
         pass
@@ -79,8 +85,7 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     finally:
         if not session.closing:
             session.close(1000, "bye")
-        if recorded is not None:
-            await asyncio.wait([recorded])  # the join's rows before the leave's
+        await asyncio.wait([recorded])  # the join's rows before the leave's
         try:
             await rooms.hub.leave(session)
         except Exception:
@@ -230,6 +235,8 @@ async def _handle(session: LocalSession, rooms: LiveRooms, features: dict[str, b
             rooms.recorders.handle(session, message)
     elif kind == "leave":
         return "leave"
+    elif await rooms.collab.handle(session, features, message):
+        pass  # whiteboard_* and breakout_* (callgrid.rooms.collab)
     else:
         session.send(_error("bad_message", f"unknown message type {kind!r}"))
     return None
