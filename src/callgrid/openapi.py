@@ -98,6 +98,13 @@ ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("GET", f"{ROOMS}/{{room_id}}/members"): {},
     ("DELETE", f"{ROOMS}/{{room_id}}/members/{{user_id}}"): {},
     ("GET", f"{ROOMS}/{{room_id}}/sessions"): {},
+    ("GET", f"{ROOMS}/{{room_id}}/recordings"): {},
+    ("GET", f"{ROOMS}/{{room_id}}/recordings/{{recording_id}}"): {},
+    ("GET", f"{ROOMS}/{{room_id}}/recordings/{{recording_id}}/media"): {
+        404: "No such room or recording in the key's organization, or the recording has no file",
+        416: "The range starts past the end of the file (`Content-Range: bytes */size`)",
+    },
+    ("DELETE", f"{ROOMS}/{{room_id}}/recordings/{{recording_id}}"): {409: "The recording is still being written"},
     ("POST", f"{ROOMS}/{{room_id}}/join-tokens"): {409: "The room is terminated"},
     ("GET", f"{ROOMS}/{{room_id}}/join-info"): {
         401: "The token is not valid (or has expired), or the room is not open and neither a token nor a key was given",

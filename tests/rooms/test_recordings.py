@@ -171,6 +171,7 @@ async def test_list_media_ranges_and_delete(app, tenant):
         assert part.content == content[first : last + 1] and part.headers["content-length"] == str(last - first + 1)
     past = await tenant.client.get(media, headers={"Range": "bytes=10240-"})
     assert past.status_code == 416 and past.headers["content-range"] == "bytes */10240"
+    assert past.json()["errors"] == [{"field": "range", "message": "the file has 10240 bytes"}]
     several = await tenant.client.get(media, headers={"Range": "bytes=0-1,5-6"})
     assert several.status_code == 200 and several.content == content
     head = await tenant.client.head(media, headers={"Range": "bytes=0-9"})

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from callgrid.db.session import ReadSession, WriteSession
-from callgrid.errors import Conflict, NotFound
+from callgrid.errors import Conflict, NotFound, render_problem
 from callgrid.kit.ids import parse_id
 from callgrid.rooms import render as room_render
 from callgrid.rooms import service as room_service
@@ -110,14 +110,29 @@ def _read(storage: RecordingStorage, key: str, start: int, length: int) -> Itera
             yield chunk
 
 
-@router.api_route(
+_MEDIA = {"content": {"video/webm": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.get(
     "/{room_id}/recordings/{recording_id}/media",
-    methods=["GET", "HEAD"],
     summary="The recording's file (WebM), with HTTP range requests",
     response_class=Response,
-    responses={200: {"content": {"video/webm": {}}}, 206: {"description": "the range asked for"}, 416: {"description": "a range past the end"}},
+    responses={
+        200: {"description": "the whole file", **_MEDIA},
+        206: {"description": "the byte range asked for (`Content-Range`)", **_MEDIA},
+        416: {"description": "The range starts past the end of the file (`Content-Range: bytes */size`)"},
+    },
 )
 async def media(room_id: str, recording_id: str, request: Request, principal: CurrentPrincipal, session: ReadSession):
+    return await _media(room_id, recording_id, request, principal, session)
+
+
+@router.head("/{room_id}/recordings/{recording_id}/media", include_in_schema=False)
+async def media_head(room_id: str, recording_id: str, request: Request, principal: CurrentPrincipal, session: ReadSession):
+    return await _media(room_id, recording_id, request, principal, session)
+
+
+async def _media(room_id: str, recording_id: str, request: Request, principal, session) -> Response:
     recording = await _recording(session, principal, room_id, recording_id)
     storage = _storage(request)
     size = storage.size(recording.path)
@@ -127,7 +142,12 @@ async def media(room_id: str, recording_id: str, request: Request, principal: Cu
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except ValueError:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        message = f"the file has {size} bytes"
+        request_id = (request.scope.get("state") or {}).get("request_id")
+        refused = render_problem(416, f"range: {message}", [{"field": "range", "message": message}],
+                                 {"request_id": request_id} if request_id else {})
+        refused.headers.update({**headers, "Content-Range": f"bytes */{size}"})
+        return refused
     start, end, status = (0, size - 1, 200) if wanted is None else (*wanted, 206)
     length = max(0, end - start + 1)
     headers["Content-Length"] = str(length)

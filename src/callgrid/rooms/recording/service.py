@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.db.base import new_id, utcnow
@@ -391,8 +391,6 @@ class Recorders:
 
 
 async def page_recordings(session: AsyncSession, room_id: UUID, offset: int, limit: int) -> tuple[list[Recording], int]:
-    from sqlalchemy import func
-
     total = (await session.execute(select(func.count()).where(Recording.room_id == room_id))).scalar_one()
     if offset >= total:
         return [], total
