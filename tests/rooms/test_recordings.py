@@ -28,7 +28,8 @@ from callgrid.webhooks.models import WebhookEvent
 from tests.rooms.conftest import Peer, create_room, join_token, live_url
 from tests.support.recorder_client import start_recorder_peer
 
-RECORDINGS = Path(tempfile.mkdtemp(prefix="callgrid-test-recordings-"))
+# One folder per test process (made when the first recording is written), removed after the module.
+RECORDINGS = Path(tempfile.gettempdir()) / f"callgrid-test-recordings-{os.getpid()}"
 pytestmark = pytest.mark.room_settings(recordings_dir=str(RECORDINGS))
 
 
@@ -227,6 +228,7 @@ def webm_of(seconds: float) -> bytes:
         frame.planes[0].update(bytes(1920))
         frame.sample_rate, frame.pts = 48000, n * 960
         frames += [(int(p.pts / 48), "audio", bytes(p), True) for p in audio.encode(frame)]
+    RECORDINGS.mkdir(parents=True, exist_ok=True)
     path = RECORDINGS / f"sweep-{new_id()}.webm"
     writer = WebmWriter(lambda: open(path, "w+b", buffering=0))
     for ts, kind, data, key in sorted(frames, key=lambda f: f[0]):
