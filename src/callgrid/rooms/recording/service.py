@@ -285,6 +285,7 @@ class Recorders:
                 )
             )
             await session.commit()
+        log.info("recording: %s started (room %s, session %s)", active.id, entry.context.room_id, me.session_id)
         entry.session.send({"type": "recording", "recording_id": str(active.id), "status": RecordingStatus.RECORDING.value})
 
     async def _end(self, entry: _SessionRecorder, active: _Active) -> None:
@@ -312,6 +313,7 @@ class Recorders:
         await self._finish(
             active.id, RecordingStatus.READY, ended_at=ended_at, duration_ms=duration, size_bytes=size or 0
         )
+        log.info("recording: %s ready (%d ms, %d bytes)", active.id, duration, size or 0)
         entry.session.send({"type": "recording", "recording_id": str(active.id), "status": RecordingStatus.READY.value})
 
     async def _finish(self, recording_id: UUID, status: RecordingStatus, *, ended_at, duration_ms, size_bytes) -> bool:
