@@ -129,6 +129,8 @@ async def app(settings, clock, started):
     application.state.clock = clock
     application.state.key_cache = KeyCache(ttl=settings.api_key_cache_seconds)
     yield application
+    # The keys' last uses written by now: nothing of this test holds the write lock after it.
+    await application.state.key_usage.settle()
 
 
 @pytest.fixture

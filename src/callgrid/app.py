@@ -1,13 +1,15 @@
 import gc
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from callgrid.api_keys import router as api_keys_router
 from callgrid.appointments.endpoints import router as appointments_router
 from callgrid.bookings.endpoints import router as event_types_router
 from callgrid.bookings.pages import router as booking_pages_router
 from callgrid.event_calls.endpoints import router as event_calls_router
 from callgrid.kit.clock import Clock, system_clock
+from callgrid.kit.query import refuse_unknown_query
 from callgrid.config import Settings, get_settings
 from callgrid.db.maintenance import periodic_statistics
 from callgrid.db.session import open_database
@@ -29,8 +31,10 @@ from callgrid.rooms.recording.storage import LocalRecordingStorage
 from callgrid.rooms.timeline_endpoints import router as room_timeline_router
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
+from callgrid.tenancy import revocations
 from callgrid.tenancy.auth import KeyCache
 from callgrid.tenancy.endpoints import router as tenancy_router
+from callgrid.tenancy.usage import KeyUsage
 from callgrid.video_calls.endpoints import PREFIX as VIDEO_CALLS_PREFIX
 from callgrid.video_calls.endpoints import router as video_calls_router
 from callgrid.video_calls.render import render_error as render_video_calls_error
@@ -66,13 +70,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 async with (
                     embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
                     periodic_statistics(database, settings.analyze_interval_seconds),
+                    # Revoked API keys leave this process's key cache at once (tenancy.revocations).
+                    revocations.watching(settings.database_url, lambda: app.state.key_cache) as key_watcher,
                 ):
+                    app.state.key_watcher = key_watcher
                     # What start-up made lives as long as the process: out of the collector's
                     # way, so full collections (set off by requests that make many objects,
                     # such as a month of slots) walk only what requests make.
                     gc.freeze()
                     yield
             finally:
+                await app.state.key_usage.settle()
                 await app.state.rooms.stop()
                 await recorders.stop()
         finally:
@@ -87,10 +95,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         # /docs and /redoc come from callgrid.openapi, with their files from the package (no CDN).
         docs_url=None,
         redoc_url=None,
+        # Every operation refuses query parameters it does not take (400 naming them).
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.settings = settings
     app.state.clock = clock
     app.state.key_cache = KeyCache(ttl=settings.api_key_cache_seconds)
+    app.state.key_usage = KeyUsage(lambda: app.state.database)
     app.state.recording_storage = LocalRecordingStorage(settings.recordings_dir)
 
     renderers = ErrorRenderers()
@@ -103,6 +114,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app.include_router(directory_router)
     app.include_router(tenancy_router)
+    app.include_router(api_keys_router)
     app.include_router(video_calls_router)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)

@@ -274,3 +274,52 @@ def keys_create(
         return await onboarding.create_api_key(session, organization.id, host, name=name)
 
     print(_run(work))
+
+
+@keys.command("list")
+def keys_list(
+    org: Annotated[str, typer.Option("--org", help="organization slug")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The organization's working keys: id, label, host, first characters, created, last used (never the key)."""
+    from callgrid.kit.timestamps import utc_millis
+
+    async def work(session):
+        organization = await tenancy_repository.get_organization_by_slug(session, org)
+        if organization is None:
+            raise CallgridError(f"no organization with slug {org!r}")
+        return (await session.execute(tenancy_repository.keys_of(organization.id))).scalars().all()
+
+    rows = [
+        {
+            "id": str(key.id), "name": key.name, "host_id": str(key.host_id), "prefix": key.prefix,
+            "created_at": utc_millis(key.created_at),
+            "last_used_at": utc_millis(key.last_used_at) if key.last_used_at else None,
+        }
+        for key in _run(work)
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        print("\t".join([row["id"], row["prefix"] + "...", row["host_id"], row["created_at"], row["last_used_at"] or "never",
+                         row["name"]]))
+
+
+@keys.command("revoke")
+def keys_revoke(
+    key_id: Annotated[UUID, typer.Argument(help="the key's id (`callgrid keys list`)")],
+    org: Annotated[str, typer.Option("--org", help="organization slug")],
+) -> None:
+    """Revoke a key: it stops working at once, in every server process."""
+    from callgrid.kit.clock import system_clock
+    from callgrid.tenancy import service as tenancy_service
+
+    async def work(session):
+        organization = await tenancy_repository.get_organization_by_slug(session, org)
+        if organization is None:
+            raise CallgridError(f"no organization with slug {org!r}")
+        await tenancy_service.revoke_api_key(session, organization.id, key_id, now=system_clock())
+
+    _run(work)
+    err.print(f"revoked {key_id}")

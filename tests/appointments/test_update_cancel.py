@@ -58,13 +58,13 @@ async def test_patch_moves_and_resizes(tenant):
         f"{BASE}/{created['id']}", json={"start_date_time": "2030-03-04 08:30:00+01:00", "duration_minutes": 90}
     )
     assert r.status_code == 200, r.text
-    assert r.json()["start_date_time"] == "2030-03-04T07:30:00Z"
+    assert r.json()["start_date_time"] == "2030-03-04T07:30:00.000Z"
     assert r.json()["duration_minutes"] == 90
     # Duration alone keeps the start; start alone keeps the duration.
     r = await tenant.client.patch(f"{BASE}/{created['id']}", json={"duration_minutes": 15})
-    assert (r.json()["start_date_time"], r.json()["duration_minutes"]) == ("2030-03-04T07:30:00Z", 15)
+    assert (r.json()["start_date_time"], r.json()["duration_minutes"]) == ("2030-03-04T07:30:00.000Z", 15)
     r = await tenant.client.patch(f"{BASE}/{created['id']}", json={"start_date_time": "2030-03-05T07:30:00Z"})
-    assert (r.json()["start_date_time"], r.json()["duration_minutes"]) == ("2030-03-05T07:30:00Z", 15)
+    assert (r.json()["start_date_time"], r.json()["duration_minutes"]) == ("2030-03-05T07:30:00.000Z", 15)
 
 
 async def test_patch_config_merges_flags_and_null_resets_them(tenant):

@@ -291,3 +291,42 @@ async def test_blank_user_id_is_the_same_as_none(tenant, mango):
 async def test_unknown_user_id_is_404_naming_user_id(tenant, user_id):
     r = await tenant.client.get(BASE, params={"userId": user_id})
     assert_error(r, 404, "userId")
+
+
+async def test_group_id_lists_the_occurrences_of_one_series(app, tenant, mango):
+    series = await create(tenant, mango, startDate="2030-01-02", endDate="2030-01-06")  # daily, 5
+    other = await create(tenant, mango, startDate="2030-01-02", endDate="2030-01-04", fromTime="14:00")
+    single = await create(tenant, mango, startDate="2030-01-03", fromTime="18:00")
+    everything = await listed(tenant, limit=100)
+    assert everything["total"] == 9
+    page = await listed(tenant, groupId=series["groupId"])
+    assert page["total"] == 5
+    calls = [call for group in page["data"] for call in group["calls"]]
+    assert {call["groupId"] for call in calls} == {series["groupId"]}
+    assert [group["date"] for group in page["data"]] == [f"2030-01-0{day}" for day in range(2, 7)]
+    assert single["_id"] not in listed_ids(page) and other["groupId"] != series["groupId"]
+    # Paged, and with the other filters.
+    second = await listed(tenant, groupId=series["groupId"], limit=2, page=2)
+    assert second["total"] == 5 and listed_ids(second) == listed_ids(page)[2:4]
+    later = await listed(tenant, groupId=series["groupId"], startDate="2030-01-04T00:00:00Z", endDate="2030-01-05T23:00:00Z")
+    assert later["total"] == 2 and listed_ids(later) == listed_ids(page)[2:4]
+    assert (await listed(tenant, groupId=series["groupId"], mangoes=mango))["total"] == 5
+    # A cancelled occurrence is not listed.
+    assert (await tenant.client.delete(f"{BASE}/{listed_ids(page)[0]}")).status_code == 200
+    assert (await listed(tenant, groupId=series["groupId"]))["total"] == 4
+    # Blank is no filter.
+    assert (await listed(tenant, groupId=" "))["total"] == 8
+
+
+@pytest.mark.parametrize("group_id", ["00000000-0000-0000-0000-000000000000", "not-an-id"])
+async def test_unknown_group_id_is_404_naming_group_id(tenant, group_id):
+    r = await tenant.client.get(BASE, params={"groupId": group_id})
+    assert_error(r, 404, "groupId")
+
+
+async def test_another_hosts_or_organizations_group_reads_as_missing(app, tenant, other_tenant, mango):
+    series = await create(tenant, mango, startDate="2030-01-02", endDate="2030-01-03")
+    assert_error(await other_tenant.client.get(BASE, params={"groupId": series["groupId"]}), 404, "groupId")
+    bea = await colleague(app, tenant, "Bea")
+    async with bea.client:
+        assert_error(await bea.client.get(BASE, params={"groupId": series["groupId"]}), 404, "groupId")

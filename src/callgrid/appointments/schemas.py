@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from callgrid.kit.models import StrictModel
+from callgrid.kit.timestamps import UtcTimestamp
 
 # A bulk body (add-participants, remove-participants) and a create's participants hold at most this many.
 MAX_BULK = 500
@@ -160,24 +161,24 @@ class ParticipantOut(BaseModel):
 class AppointmentOut(BaseModel):
     id: UUID
     title: str
-    start_date_time: datetime
+    start_date_time: UtcTimestamp
     duration_minutes: int
     status: Literal["scheduled", "active", "completed", "cancelled"]
     config: ConfigOut
     participants: list[ParticipantOut]
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class AppointmentListItem(BaseModel):
     id: UUID
     title: str
-    start_date_time: datetime
+    start_date_time: UtcTimestamp
     duration_minutes: int
     status: Literal["scheduled", "active", "completed", "cancelled"]
     participant_count: int
     organization_name: str
-    created_at: datetime
+    created_at: UtcTimestamp
 
 
 class AppointmentPage(BaseModel):

@@ -15,6 +15,9 @@ calls, in list order, are
   outside the products they subscribe to), those calls counted per day;
 - those starting at or after `hi`: counted call by call (less than a day of calls).
 
+The occurrences of one series (a filter the counts do not know) are counted call by call, by
+the (series_id) index: a series has at most a few hundred.
+
 One statement adds these up day by day and returns the total, the day that holds the page's
 first call with the number of calls before that day, and the day that holds its last call.
 The page is then read from that day on, skipping only the calls of that day before it, up to
@@ -84,6 +87,7 @@ class Shape:
     contact: bool = False
     participant: bool = False
     include_cancelled: bool = False
+    series: bool = False  # one series' occurrences (counted call by call)
     by_day: bool = False  # counted by day (else call by call)
 
 
@@ -114,6 +118,8 @@ def _conditions(shape: Shape, lower: str | None, upper: str | None, *, contact: 
             conditions.append(Call.status != StoredStatus.CANCELLED.value)
         if shape.host:
             conditions.append(Call.host_id == bindparam("host", type_=Uuid()))
+        if shape.series:
+            conditions.append(Call.series_id == bindparam("series", type_=Uuid()))
         if shape.products:
             conditions.append(Call.product_id.in_(bindparam("products", type_=Uuid(), expanding=True)))
         if shape.start:
@@ -355,9 +361,11 @@ async def list_calls(session: AsyncSession, f, offset: int, limit: int):
         params["products"] = list(f.product_ids)
     if f.contact_id is not None:
         params["contact"] = f.contact_id
+    if f.series_id is not None:
+        params["series"] = f.series_id
     # A call starting on or after lo >= overlapping_from ends after it: on whole days the
     # overlap is a matter of the start alone, which the per-day counts know.
-    days = whole_days(f.overlapping_from, f.overlapping_until)
+    days = None if f.series_id is not None else whole_days(f.overlapping_from, f.overlapping_until)
     shape = Shape(
         dialect=session.get_bind().dialect.name,
         video=True,
@@ -368,6 +376,7 @@ async def list_calls(session: AsyncSession, f, offset: int, limit: int):
         products=f.product_ids is not None,
         contact=f.contact_id is not None,
         include_cancelled=f.include_cancelled,
+        series=f.series_id is not None,
         by_day=days is not None,
     )
     total, page = await _locate(session, shape, days, params, offset, limit)

@@ -47,6 +47,7 @@ class CallFilter:
     overlapping_from: datetime | None = None
     overlapping_until: datetime | None = None
     include_cancelled: bool = False
+    series_id: UUID | None = None  # the occurrences of one series (the video-calls API's groupId)
 
 
 def filtered_calls(f: CallFilter):
@@ -68,6 +69,8 @@ def filtered_calls(f: CallFilter):
         statement = statement.where(Call.ends_at > f.overlapping_from)
     if f.overlapping_until is not None:
         statement = statement.where(Call.starts_at < f.overlapping_until)
+    if f.series_id is not None:
+        statement = statement.where(Call.series_id == f.series_id)
     if f.contact_id is not None:
         subscribed = select(Subscription.product_id).where(Subscription.contact_id == f.contact_id)
         taking_part = select(Participant.call_id).where(Participant.contact_id == f.contact_id)

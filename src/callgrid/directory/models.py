@@ -1,10 +1,25 @@
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, event, func, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callgrid.db.base import Base, IdMixin, TimestampMixin
+from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
 from callgrid.tenancy import numbers
 
 
@@ -28,6 +43,16 @@ class Host(IdMixin, TimestampMixin, Base):
     working_hours: Mapped[dict] = mapped_column(JSON, default=dict)
     # {"2026-12-24": [], ...}: the hours of those dates instead of the week's.
     date_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The profile the video-calls API's `creator` shows (its seed's fields).
+    user_slug: Mapped[str | None] = mapped_column(String(64), default=None)
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)  # E.164
+    dial_code: Mapped[str | None] = mapped_column(String(8), default=None)  # "+91", from `phone`
+    profile_pic_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    country: Mapped[str | None] = mapped_column(String(64), default=None)
+    currency: Mapped[str | None] = mapped_column(String(3), default=None)  # ISO 4217
+    is_deactivated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Deleted: kept for the calls it held (history), out of lists, gets and bookings.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Contact(IdMixin, TimestampMixin, Base):
@@ -37,7 +62,11 @@ class Contact(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_contacts_organization_id_email", "organization_id", "email"),
         # One contact per email in an organization, whatever its case.
-        Index("uq_contacts_organization_id_lower_email", "organization_id", func.lower(text("email")), unique=True),
+        # (Among contacts not deleted: a deleted one keeps its email without holding it.)
+        Index(
+            "uq_contacts_organization_id_lower_email", "organization_id", func.lower(text("email")), unique=True,
+            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+        ),
         UniqueConstraint("organization_id", "number", name="uq_contacts_organization_id_number"),
     )
 
@@ -47,6 +76,8 @@ class Contact(IdMixin, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     first_name: Mapped[str] = mapped_column(String(255), default="")
     last_name: Mapped[str] = mapped_column(String(255), default="")
+    # Deleted: kept for the calls they took part in, out of lists and gets.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Product(IdMixin, TimestampMixin, Base):
@@ -63,6 +94,9 @@ class Product(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     recurring_type: Mapped[str] = mapped_column(String(32), default="ONETIME")
     no_of_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    affiliate_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Deleted: kept for its past calls, out of lists and gets, no new calls.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Subscription(IdMixin, TimestampMixin, Base):

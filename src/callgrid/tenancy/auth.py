@@ -18,18 +18,22 @@ class Principal:
     organization_id: UUID
     organization_name: str
     host_id: UUID
+    key_id: UUID | None = None
 
 
 class KeyCache:
     """Recently seen keys, so the hot path does not look every key up again.
 
-    A revoked key keeps working here for at most `ttl` seconds.
+    An entry lives `ttl` seconds at most; a revoked key is forgotten at once, in every process
+    (`callgrid.tenancy.revocations`: the request asks the watcher whether the cache may be trusted).
     """
 
     def __init__(self, ttl: float, size: int = 10_000):
         self.ttl = ttl
         self.size = size
         self._entries: dict[str, tuple[float, Principal]] = {}
+        # Moves at every forgetting: a key read before a revocation arrived is not cached after it.
+        self.epoch = 0
 
     def get(self, key_hash: str) -> Principal | None:
         entry = self._entries.get(key_hash)
@@ -37,10 +41,20 @@ class KeyCache:
             return None
         return entry[1]
 
-    def put(self, key_hash: str, principal: Principal) -> None:
+    def put(self, key_hash: str, principal: Principal, epoch: int | None = None) -> None:
+        if self.ttl <= 0 or (epoch is not None and epoch != self.epoch):
+            return
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+
+    def discard(self, key_hash: str) -> None:
+        self.epoch += 1
+        self._entries.pop(key_hash, None)
+
+    def clear(self) -> None:
+        self.epoch += 1
+        self._entries.clear()
 
 
 class _DeclaredBearer(HTTPBearer):
@@ -70,16 +84,25 @@ async def _authenticate(request: Request, _declared: Annotated[None, Security(be
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key in the Authorization header (`Bearer <key>` or the key alone)")
     key_hash = hash_key(token.strip())
-    cache: KeyCache = request.app.state.key_cache
-    principal = cache.get(key_hash)
+    state = request.app.state
+    cache: KeyCache = state.key_cache
+    watcher = getattr(state, "key_watcher", None)
+    # Trusted only while revocations made elsewhere reach this process (revocations.py).
+    trusted = watcher is None or watcher.vouch()
+    principal = cache.get(key_hash) if trusted else None
     if principal is None:
+        epoch = cache.epoch
         async with request.app.state.database.read() as session:
             found = await repository.get_by_key_hash(session, key_hash)
         if found is None:
             raise Unauthorized("invalid token")
         api_key, organization = found
-        principal = Principal(organization.id, organization.name, api_key.host_id)
-        cache.put(key_hash, principal)
+        principal = Principal(organization.id, organization.name, api_key.host_id, api_key.id)
+        if trusted:
+            cache.put(key_hash, principal, epoch)
+    usage = getattr(state, "key_usage", None)
+    if usage is not None:
+        usage.touch(principal.key_id, state.clock())
     # For the request's log line (callgrid.observability.request_id), without another lookup.
     request.state.organization_id = principal.organization_id
     return principal

@@ -41,3 +41,22 @@ def domains_of(organization_id: UUID) -> Select:
         .where(WhitelabelDomain.organization_id == organization_id)
         .order_by(WhitelabelDomain.created_at, WhitelabelDomain.id)
     )
+
+
+def keys_of(organization_id: UUID, host_id: UUID | None = None) -> Select:
+    """The organization's keys that work (not revoked), oldest first; with `host_id`, that host's."""
+    statement = (
+        select(ApiKey)
+        .where(ApiKey.organization_id == organization_id, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at, ApiKey.id)
+    )
+    if host_id is not None:
+        statement = statement.where(ApiKey.host_id == host_id)
+    return statement
+
+
+async def get_key(session: AsyncSession, organization_id: UUID, key_id: UUID) -> ApiKey | None:
+    """The organization's key, revoked or not; another organization's reads as missing."""
+    return (
+        await session.execute(select(ApiKey).where(ApiKey.id == key_id, ApiKey.organization_id == organization_id))
+    ).scalar_one_or_none()

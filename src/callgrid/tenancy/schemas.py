@@ -1,10 +1,10 @@
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from callgrid.kit.models import StrictModel
+from callgrid.kit.timestamps import UtcTimestamp
 
 HOSTNAME = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 
@@ -17,4 +17,25 @@ class DomainRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: UUID
     hostname: str
-    created_at: datetime
+    created_at: UtcTimestamp
+
+
+class ApiKeyCreate(StrictModel):
+    name: Annotated[str, Field(max_length=255, description="a label for the key")] = ""
+    host_id: UUID | None = Field(None, description="the host the key acts as; the organization's owner when left out")
+
+
+class ApiKeyRead(BaseModel):
+    """A key as lists show it: never the key itself, which is stored only as a hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    name: str = Field(description="its label")
+    host_id: UUID = Field(description="the host it acts as")
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    created_at: UtcTimestamp
+    last_used_at: UtcTimestamp | None = Field(description="when it was last used (to the minute: written at most once a minute)")
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="the key: shown only in this answer, stored only as a hash")

@@ -1,10 +1,11 @@
 import re
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callgrid.errors import BadRequest, Conflict
-from callgrid.tenancy import repository
+from callgrid.errors import BadRequest, Conflict, NotFound
+from callgrid.tenancy import repository, revocations
 from callgrid.tenancy.keys import generate_key, hash_key
 from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain
 from callgrid.tenancy.schemas import DomainCreate
@@ -30,10 +31,36 @@ async def create_organization(session: AsyncSession, name: str, *, slug: str | N
 
 async def create_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "") -> str:
     """A new key acting as `host_id`, which the caller has checked is a host of the organization."""
+    return (await add_api_key(session, organization_id, host_id, name=name))[1]
+
+
+async def add_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "") -> tuple[ApiKey, str]:
+    """A new key acting as `host_id` (checked by the caller): its row and the key itself, which
+    is stored only as a hash."""
     key = generate_key()
-    session.add(ApiKey(organization_id=organization_id, host_id=host_id, name=name, prefix=key[:8], key_hash=hash_key(key)))
+    row = ApiKey(organization_id=organization_id, host_id=host_id, name=name, prefix=key[:8], key_hash=hash_key(key))
+    session.add(row)
     await session.flush()
+    return row, key
+
+
+async def revoke_api_key(session: AsyncSession, organization_id: UUID, key_id: UUID, *, now: datetime) -> ApiKey:
+    """Revoke a working key of the organization (404 for a revoked one, or another
+    organization's); every process stops taking it when this commits."""
+    key = await repository.get_key(session, organization_id, key_id)
+    if key is None or key.revoked_at is not None:
+        raise NotFound(f"no API key with id {key_id}", field="key_id")
+    await revoke_keys(session, [key], now=now)
     return key
+
+
+async def revoke_keys(session: AsyncSession, keys: list[ApiKey], *, now: datetime) -> None:
+    """Revoke these keys (rows of the session), telling every process when it commits."""
+    live = [key for key in keys if key.revoked_at is None]
+    for key in live:
+        key.revoked_at = now
+    await session.flush()
+    await revocations.announce(session, [key.key_hash for key in live])
 
 
 async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainCreate) -> WhitelabelDomain:

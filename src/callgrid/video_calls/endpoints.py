@@ -144,6 +144,7 @@ async def list_video_calls(
     endDate: Annotated[datetime | None, Query(description="ISO date-time; default: no end")] = None,
     userId: Annotated[str | None, Query(max_length=64, description="a contact id")] = None,
     mangoes: Annotated[str | None, Query(max_length=4000, description="comma-separated product ids")] = None,
+    groupId: Annotated[str | None, Query(max_length=64, description="only the occurrences of this series (its `groupId`)")] = None,
 ) -> dict[str, Any]:
     start = _aware(startDate, "startDate") if startDate else renderer.now
     end = _aware(endDate, "endDate") if endDate else None
@@ -152,10 +153,14 @@ async def list_video_calls(
     contact_id = None
     if userId is not None and userId.strip():  # blank is the same as not given
         contact_id = parse_id(userId, what="user", field="userId")
+    series_id = None
+    if groupId is not None and groupId.strip():  # blank is the same as not given
+        series_id = parse_id(groupId.strip(), what="group", field="groupId")
     rows, total = await service.list_calls(
         session,
         principal,
         contact_id=contact_id,
+        series_id=series_id,
         product_ids=_product_ids(mangoes),
         overlapping_from=start,
         overlapping_until=end,

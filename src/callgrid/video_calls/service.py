@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callgrid.calls import repository as calls_repository
 from callgrid.calls import scheduling
 from callgrid.calls.conflicts import ConflictReport, check_conflicts
-from callgrid.calls.models import Call, CallKind
+from callgrid.calls.models import Call, CallKind, Series
 from callgrid.calls.repository import CallFilter
 from callgrid.directory.models import Contact, Host, Product
 from callgrid.kit.ids import not_found
@@ -171,11 +171,20 @@ async def cancel_group(write: AsyncSession, principal: Principal, series_id: UUI
     return cancelled
 
 
-async def list_calls(read: AsyncSession, principal: Principal, *, contact_id: UUID | None, **filters):
+async def list_calls(
+    read: AsyncSession, principal: Principal, *, contact_id: UUID | None, series_id: UUID | None = None, **filters
+):
     if contact_id is not None:
         contact = await read.get(Contact, contact_id)
-        if contact is None or contact.organization_id != principal.organization_id:
+        if contact is None or contact.organization_id != principal.organization_id or contact.deleted_at is not None:
             raise not_found("user", contact_id, "userId")
+    if series_id is not None:
+        series = await read.get(Series, series_id)
+        # Another host's series reads as missing, unless the list is a participant's.
+        mine = contact_id is not None or series is None or series.host_id == principal.host_id
+        if series is None or series.organization_id != principal.organization_id or not mine:
+            raise not_found("group", series_id, "groupId")
+        filters["series_id"] = series_id
     offset, limit = filters.pop("offset"), filters.pop("limit")
     return await calls_repository.list_calls(
         read,

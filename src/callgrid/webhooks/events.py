@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from callgrid.db.base import new_id, utcnow
+from callgrid.kit.timestamps import utc_millis
 from callgrid.webhooks.models import WebhookEvent
 from callgrid.webhooks.notify import notifier
 
@@ -47,7 +48,7 @@ _EMITTED = "callgrid.webhooks.emitted"
 
 def _default(value):
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return utc_millis(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
@@ -120,7 +121,7 @@ def wake_after_commit(session: AsyncSession) -> None:
 
 def envelope(event_id: UUID, event_type: str, created_at: datetime, payload: str) -> str:
     """The body sent: `{"id","type","created_at","data"}`, the same bytes on every retry."""
-    head = dumps({"id": str(event_id), "type": event_type, "created_at": created_at.isoformat().replace("+00:00", "Z")})
+    head = dumps({"id": str(event_id), "type": event_type, "created_at": utc_millis(created_at)})
     return f'{head[:-1]},"data":{payload}}}'
 
 

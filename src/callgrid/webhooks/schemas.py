@@ -1,11 +1,11 @@
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callgrid.kit.models import StrictModel
+from callgrid.kit.timestamps import UtcTimestamp
 from callgrid.webhooks.events import EVENT_TYPES
 from callgrid.webhooks.models import DeliveryState
 from callgrid.webhooks.targets import TargetError, parse_url
@@ -105,8 +105,8 @@ class EndpointRead(BaseModel):
     headers: dict[str, str]
     enabled: bool
     disabled_reason: str | None = Field(description="why Callgrid disabled it (a 410 answer), if it did")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class EndpointWithSecret(EndpointRead):
@@ -121,7 +121,7 @@ class EventQueued(BaseModel):
     event_id: UUID
     type: str
     state: DeliveryState
-    next_attempt_at: datetime | None
+    next_attempt_at: UtcTimestamp | None
 
 
 class AttemptRead(BaseModel):
@@ -132,7 +132,7 @@ class AttemptRead(BaseModel):
     status_code: int | None = Field(description="the target's HTTP status, if it answered")
     error: str | None = Field(description="why the attempt failed, if it did")
     duration_ms: int
-    attempted_at: datetime
+    attempted_at: UtcTimestamp
     state: DeliveryState = Field(description="the event's state for this endpoint now: pending, delivered or failed")
 
 
@@ -143,4 +143,4 @@ class PingData(BaseModel):
 
     endpoint_id: UUID
     message: str
-    sent_at: datetime
+    sent_at: UtcTimestamp
