@@ -126,6 +126,8 @@ async def test_open_spread_move_visit_broadcast_reassign_and_close_with_everyone
     await teacher.send({"type": "breakout_state"})
     listed = await teacher.next("breakout_state")
     assert {p["name"] for p in listed["rooms"][0]["participants"]} == {"Ann", "Cat", "Dan", "Teacher"}
+    assert [p["name"] for p in listed["rooms"][1]["participants"]] == ["Ben"]
+    assert [p["session_id"] for p in listed["main_participants"]] == [late.session_id]
 
     # Closing sends everyone back and ends the breakouts.
     await teacher.send({"type": "breakout_close"})

@@ -173,13 +173,18 @@ class Breakouts:
         closes_at = rows[0].closes_at
         if closes_at is not None:
             self._arm(main_id, closes_at)
-        return {
+        state = {
             "type": "breakout_state",
             "main_room_id": str(main_id),
             "room_id": str(room_id),
             "rooms": rooms,
             "closes_at": utc_millis(closes_at) if closes_at else None,
         }
+        if with_participants:
+            state["main_participants"] = [
+                {"session_id": p.session_id, "name": p.name, "role": p.role} for p in await self.hub.participants(main_id)
+            ]
+        return state
 
     # --- the messages -----------------------------------------------------------------------------
 

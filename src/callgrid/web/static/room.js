@@ -9,6 +9,8 @@ import {
 } from "./room-state.js";
 import { Mesh } from "./room-mesh.js";
 import { Recorder } from "./room-recorder.js";
+import { Whiteboard } from "./room-whiteboard.js";
+import { Breakouts } from "./room-breakouts.js";
 
 const $ = (id) => document.getElementById(id);
 const NAME_KEY = "callgrid.name";
@@ -22,6 +24,9 @@ const page = {
   socket: null,
   mesh: null,
   recorder: null, // the server's recorder of this session (rooms with `record`)
+  board: null, // the shared whiteboard (room-whiteboard.js)
+  breakouts: null, // breakout rooms (room-breakouts.js)
+  current: null, // the breakout this page is in ({roomId, name, query}); null: the room of its address
   prefs: { mic: true, cam: true },
   media: { audio: null, camera: null, screen: null },
   timers: { heartbeat: null, clock: null },
@@ -197,7 +202,8 @@ async function join(name) {
 
 function connect() {
   page.state = new RoomState();
-  const socket = (page.socket = new WebSocket(liveUrl(location.href, page.roomId, page.info.ws_url, page.name)));
+  const [roomId, query] = page.current ? [page.current.roomId, page.current.query] : [page.roomId, page.info.ws_url];
+  const socket = (page.socket = new WebSocket(liveUrl(location.href, roomId, query, page.name)));
   $("connection").textContent = page.retries ? "Reconnecting…" : "Connecting…";
   socket.onmessage = (event) => {
     let message;
@@ -217,6 +223,8 @@ function send(message) {
 
 function receive(message) {
   if (message.type === "recorder_answer" || message.type === "recording") return page.recorder?.signal(message);
+  if (message.type.startsWith("whiteboard_")) return page.board?.receive(message);
+  if (page.breakouts?.receive(message)) return;
   const effects = page.state.apply(message, performance.now());
   if (message.type === "welcome") welcomed();
   for (const effect of effects) {
@@ -231,7 +239,10 @@ function receive(message) {
         page.mesh?.signal(effect.from, effect.message);
         break;
       case "chat": appendChat(effect.entry); break;
-      case "terminated": finish("terminated", terminatedText(effect.reason)); return;
+      case "terminated":
+        if (page.current) return switchRoom(null); // a breakout ended: back to the main room
+        finish("terminated", terminatedText(effect.reason));
+        return;
       case "error": notice(effect.message || effect.code); break;
       case "render": render(); break;
     }
@@ -263,6 +274,8 @@ function welcomed() {
   $("share").hidden = !(features.screenshare && navigator.mediaDevices?.getDisplayMedia);
   $("hand").hidden = !features.raise_hand;
   $("chat").hidden = !features.chat;
+  page.board?.setEnabled(features.whiteboard !== false);
+  page.breakouts?.welcomed({ role: state.self.role, features, current: page.current });
   // The server starts everyone unmuted: say so when this page is not.
   const muted = { audio_muted: !page.prefs.mic || !page.media.audio, video_muted: !outgoingVideo(), screen_sharing: Boolean(page.media.screen) };
   if (muted.audio_muted || muted.video_muted || muted.screen_sharing) send({ type: "mute", ...muted });
@@ -287,9 +300,20 @@ function startRecorder(state) {
   page.recorder.start({ audio: page.media.audio, video: outgoingVideo() });
 }
 
+/** Into a breakout (`{roomId, name, query}`) or back to the main room (null): a new socket. */
+function switchRoom(target) {
+  if (page.ended) return;
+  page.current = target;
+  page.retries = 0;
+  teardown();
+  page.board?.reset();
+  connect();
+}
+
 function closed(code, reason) {
   page.socket = null;
   if (page.ended) return;
+  if (page.current && [4401, 4403, 4404, 4410].includes(code)) return switchRoom(null); // the breakout is gone
   const outcome = closeOutcome(code, reason);
   if (page.leaving) return finish("left", "You left the meeting.");
   if (outcome.kind === "retry" && page.retries < MAX_RETRIES) {
@@ -516,6 +540,8 @@ function stopSharing() {
 
 async function start() {
   wireControls();
+  page.board = new Whiteboard({ root: $("whiteboard"), toggle: $("board-toggle"), send, selfId: () => page.state.self?.session_id });
+  page.breakouts = new Breakouts({ send, go: switchRoom, say: notice });
   page.roomId = roomIdFromPath(location.pathname);
   if (!page.roomId) return finish("refused", closeOutcome(4404).text);
   const query = credentials(location.search);
