@@ -63,3 +63,8 @@ async def test_declared_parameters_pass(app, tenant, path, params):
 async def test_pages_opened_in_a_browser_take_anything(app, anonymous):
     r = await anonymous.get(f"/rooms/{MISSING}", params={"token": "x", "utm_source": "mail"})
     assert r.status_code == 200
+
+
+async def test_a_paths_twin_without_its_slash_refuses_them_too(app, tenant):
+    r = await tenant.client.get("/api/v1/appointments", params={"bogus": 1})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "bogus", r.text

@@ -18,6 +18,7 @@ EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.APPOINTMENT_CREATED: AppointmentOut,
     EventType.APPOINTMENT_UPDATED: AppointmentOut,
     EventType.APPOINTMENT_CANCELLED: AppointmentOut,
+    EventType.APPOINTMENT_ENDED: AppointmentOut,
     EventType.APPOINTMENT_PARTICIPANTS_ADDED: AppointmentOut,
     EventType.APPOINTMENT_PARTICIPANTS_REMOVED: AppointmentOut,
     EventType.EVENT_CALL_CREATED: EventCallData,

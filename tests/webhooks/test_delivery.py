@@ -69,6 +69,21 @@ async def appointments_lifecycle(tenant) -> dict[str, dict]:
     return shown
 
 
+async def appointment_ended_early(tenant, clock) -> dict:
+    """An appointment ended while active (POST .../end/): its detail as the answer showed it.
+    Moves the clock into the appointment."""
+    base = "/api/v1/appointments"
+    r = await tenant.client.post(f"{base}/", json={
+        "title": "Short one", "start_date_time": "2030-01-05T10:00:00Z", "duration_minutes": 30,
+        "participants": [{"role": "moderator", "unique_id": "host@example.com"}],
+    })
+    assert r.status_code == 201, r.text
+    clock.move_to(datetime(2030, 1, 5, 10, 10, tzinfo=UTC))
+    r = await tenant.client.post(f"{base}/{r.json()['id']}/end/")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 async def live_room_lifecycle(app, tenant) -> dict:
     """An open room that one guest joins and leaves over the live WebSocket, then ended by
     hand: the room as the rooms API rendered it at its end."""
@@ -136,7 +151,7 @@ def by_type(records: list[dict]) -> Counter:
     return Counter(r["json"]["type"] for r in records)
 
 
-async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, receiver):
+async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, receiver, clock):
     endpoint = await listen(tenant, receiver)
     mango = await make_mango(tenant)
     one = await create_call(tenant, mango)
@@ -148,24 +163,27 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     assert (await tenant.client.delete(f"{CALLS}/groups/{series['groupId']}")).status_code == 200
     appointment = await appointments_lifecycle(tenant)
     room = await live_room_lifecycle(app, tenant)
+    ended_early = await appointment_ended_early(tenant, clock)
     assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
 
-    records = await receiver.count(24)
+    records = await receiver.count(27)
     await asyncio.sleep(0.3)  # nothing more arrives
     records = receiver.received()
     assert by_type(records) == {
         "video_call.created": 4,  # one per occurrence: the one-time call and 3 of the series
         "video_call.updated": 1,
         "video_call.cancelled": 4,
-        "appointment.created": 1,
+        "appointment.created": 2,
         "appointment.updated": 1,
         "appointment.cancelled": 1,
+        "appointment.ended": 1,
         "appointment.participants_added": 1,
         "appointment.participants_removed": 1,
         "room.session_joined": 1,
         "room.session_left": 1,
-        # Every cancelled call's room (4 video calls, 1 appointment) and the room ended by hand.
-        "room.terminated": 6,
+        # Every cancelled call's room (4 video calls, 1 appointment), the room ended by hand and
+        # the room of the appointment ended early.
+        "room.terminated": 7,
         "recording.ready": 1,
         "ping": 1,
     }
@@ -178,7 +196,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert record["headers"]["content-type"] == "application/json"
         assert envelope["created_at"].endswith("Z")
         validate_payload(envelope["type"], envelope["data"])  # its type's payload model
-    assert len({r["json"]["id"] for r in records}) == 24
+    assert len({r["json"]["id"] for r in records}) == 27
 
     # `data` is the call as the video-calls API renders it.
     renamed = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.updated"][0]
@@ -199,10 +217,11 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     assert joined[0]["action"] == "sessionJoined" and joined[0]["payload"]["roomId"] == room["id"]
     # `data` is the appointment as the appointments API renders it, at each step.
     for event_type, shown in appointment.items():
-        assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type] == [shown], event_type
+        assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type][:1] == [shown], event_type
+    assert [r["json"]["data"] for r in records if r["json"]["type"] == "appointment.ended"] == [ended_early]
 
     delivered = await attempts(tenant, endpoint["id"])
-    assert len(delivered) == 23
+    assert len(delivered) == 26
     assert {(a["state"], a["status_code"], a["attempt"]) for a in delivered} == {("delivered", 200, 1)}
 
 

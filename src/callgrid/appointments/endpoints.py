@@ -132,6 +132,21 @@ async def cancel_appointment(
     return Response(status_code=204)
 
 
+@router.post(
+    "/{id}/end/", response_model=AppointmentOut, summary="End an active appointment now",
+    responses={409: {"description": "The appointment is not active (scheduled, completed or cancelled)"}},
+)
+async def end_appointment(
+    id: AppointmentId, request: Request, principal: CurrentPrincipal, session: WriteSession, now: Now, links: Links
+) -> dict[str, Any]:
+    """Only an `active` appointment (between its start and its end) can be ended: its status
+    becomes `completed`, its room is terminated (everyone in it is disconnected, `room.terminated`
+    with reason `terminated`) and an `appointment.ended` event goes out. Others answer 409."""
+    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    clock = (await request.app.state.rooms.clock_of([call.id])).get(call.id)
+    return await appointments.end(session, call, now, links, meeting_ms=clock.meeting_ms() if clock else 0)
+
+
 @router.get("/{id}/participants/", response_model=ParticipantPage, summary="List an appointment's participants")
 async def list_participants(
     id: AppointmentId,

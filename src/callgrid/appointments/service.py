@@ -203,6 +203,24 @@ async def cancel(session: AsyncSession, call: Call, now: datetime, links: CallLi
         await rooms.terminate_call_room(session, call.id, now=now, public_url=public_url or (links.base_url if links else ""))
 
 
+async def end(
+    session: AsyncSession, call: Call, now: datetime, links: CallLinks | None = None, *, meeting_ms: int = 0, public_url: str = ""
+) -> dict:
+    """End an active appointment early: `completed` from now on, its room terminated (everyone
+    in it disconnected), an `appointment.ended` event. Scheduled, completed and cancelled ones
+    answer 409."""
+    current = render.status(call, now)
+    if current is not CallStatus.ACTIVE:
+        raise Conflict(f"the appointment is {current.value}; only an active appointment can be ended", field="status")
+    await scheduling.end_call(session, call, now=now)
+    data = await _changed(session, call, now, EventType.APPOINTMENT_ENDED, links)
+    await rooms.terminate_call_room(
+        session, call.id, now=now, public_url=public_url or (links.base_url if links else ""), meeting_ms=meeting_ms,
+        reason="terminated",
+    )
+    return data
+
+
 async def add_participants(
     session: AsyncSession, call: Call, items: list[ParticipantIn], now: datetime, links: CallLinks | None = None
 ) -> dict:

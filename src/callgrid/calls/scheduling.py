@@ -266,6 +266,17 @@ async def cancel_call(session: AsyncSession, call: Call, *, now: datetime) -> bo
     return True
 
 
+async def end_call(session: AsyncSession, call: Call, *, now: datetime) -> None:
+    """End an active call now, before its planned end: it reads as `completed` from now on
+    (its planned times are kept). A call that is not active cannot be ended."""
+    status = call_status(call.status, call.starts_at, call.ends_at, now)
+    if status is not CallStatus.ACTIVE:
+        raise Conflict(f"the call is {status.value}; only an active call can be ended", field="status")
+    call.status = StoredStatus.COMPLETED
+    call.updated_at = now
+    await session.flush()
+
+
 async def cancel_series(
     session: AsyncSession, organization_id: UUID, series_id: UUID, *, now: datetime, host_id: UUID | None = None
 ) -> list[Call]:

@@ -5,8 +5,8 @@ ignored silently and answer something else than what was asked.
 One dependency of the whole app (`FastAPI(dependencies=...)`), so every route has it, those of
 routers written later too. It compares the request's parameter names with the ones the matched
 route declares (its own and its dependencies', read once per route from FastAPI's dependency
-tree). Routes left out of the OpenAPI document (the pages people open in a browser, whose links
-may carry anything a mail or chat client adds) and WebSockets are not checked.
+tree). Pages people open in a browser (left out of the OpenAPI document and outside `/api/` and
+`/v1/`: their links may carry anything a mail or chat client adds) and WebSockets are not checked.
 """
 
 from typing import Any
@@ -17,6 +17,9 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 _DECLARED = "_callgrid_declared_query"
+# The APIs' paths: checked even where a route is left out of the document (the appointments
+# API's twin of each path, with or without its trailing slash).
+API_PATHS = ("/api/", "/v1/")
 
 
 def _model(annotation: Any) -> type[BaseModel] | None:
@@ -51,7 +54,7 @@ async def refuse_unknown_query(connection: HTTPConnection) -> None:
     if scope.get("type") != "http" or not scope.get("query_string"):
         return
     route = scope.get("route")
-    if not isinstance(route, APIRoute) or not route.include_in_schema:
+    if not isinstance(route, APIRoute) or not (route.include_in_schema or route.path.startswith(API_PATHS)):
         return
     allowed = declared_query(route)
     unknown = [name for name in dict.fromkeys(connection.query_params.keys()) if name and name not in allowed]

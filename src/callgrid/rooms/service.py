@@ -333,11 +333,13 @@ async def sync_appointment_members(session: AsyncSession, call_id: UUID, partici
     await session.flush()
 
 
-async def terminate_call_room(session: AsyncSession, call_id: UUID, *, now: datetime, public_url: str, meeting_ms: int = 0) -> None:
-    """A cancelled call's room ends (`reason: cancelled`)."""
+async def terminate_call_room(
+    session: AsyncSession, call_id: UUID, *, now: datetime, public_url: str, meeting_ms: int = 0, reason: str = "cancelled"
+) -> None:
+    """A cancelled call's room ends (`reason: cancelled`); a call ended early, `terminated`."""
     room = await session.get(Room, call_id)
     if room is not None:
-        await terminate(session, room, now=now, reason="cancelled", meeting_ms=meeting_ms, public_url=public_url)
+        await terminate(session, room, now=now, reason=reason, meeting_ms=meeting_ms, public_url=public_url)
 
 
 def call_meeting_url(signer: RoomSigner, base_url: str, call_id: UUID) -> str:

@@ -28,6 +28,7 @@ class EventType(StrEnum):
     APPOINTMENT_CREATED = "appointment.created"
     APPOINTMENT_UPDATED = "appointment.updated"
     APPOINTMENT_CANCELLED = "appointment.cancelled"
+    APPOINTMENT_ENDED = "appointment.ended"
     APPOINTMENT_PARTICIPANTS_ADDED = "appointment.participants_added"
     APPOINTMENT_PARTICIPANTS_REMOVED = "appointment.participants_removed"
     EVENT_CALL_CREATED = "event_call.created"
