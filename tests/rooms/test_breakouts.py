@@ -305,3 +305,33 @@ async def test_guests_move_with_the_breakouts_room_key_and_webhooks_work_there(a
     found = await until(room_events, lambda rows: len(wanted(rows)) >= 2)
     assert [p["action"] for p in wanted(found)] == ["sessionJoined", "sessionLeft"]
     await host.close()
+
+
+async def test_when_the_main_room_ends_its_breakouts_end_with_it(tenant, server):
+    room = await Room.create(tenant, server)
+    teacher = await room.join("teacher")
+    ann = await room.join("ann")
+    await teacher.send({"type": "breakout_open", "count": 1})
+    opened = await teacher.next("breakout_opened")
+    ann = await follow(room, ann, await ann.next("breakout_move"))
+    assert (await tenant.client.post(f"/v1/rooms/{room.id}/terminate")).status_code == 200
+    for peer in (teacher, ann):
+        assert await peer.next("terminated") == {"type": "terminated", "reason": "terminated"}
+        assert (await peer.closed())[0] == 4410
+    assert not [m for m in ann.seen if m["type"] == "breakout_return"]
+    breakout = opened["rooms"][0]["id"]
+    shown = await until(lambda: room_of(tenant, breakout), lambda r: r["is_terminated"])
+    assert shown["parent_id"] == room.id
+    # Both timelines have the room's end (then the last leaves); the main room's, its breakouts' end.
+    main = await until(lambda: timeline_types(tenant, room.id), lambda types: {"room_terminated", "breakout_closed"} <= set(types))
+    assert main.index("breakout_opened") < main.index("room_terminated")
+    ended = await until(lambda: timeline_types(tenant, breakout), lambda types: "room_terminated" in types)
+    assert ended[0] == "session_joined" and ended[-1] == "session_left"
+
+
+async def room_of(tenant, room_id: str) -> dict:
+    return (await tenant.client.get(f"/v1/rooms/{room_id}")).json()["room"]
+
+
+async def timeline_types(tenant, room_id: str) -> list[str]:
+    return [e["type"] for e in (await tenant.client.get(f"/v1/rooms/{room_id}/timeline")).json()["events"]]

@@ -352,8 +352,22 @@ class Breakouts:
 
     # --- closing ---------------------------------------------------------------------------------
 
-    async def close(self, main_id: UUID, reason: str) -> bool:
-        """End the open breakouts of `main_id` and send everyone back; False if none were open."""
+    def spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def main_ended(self, room_id: UUID, reason: str) -> None:
+        """A room ended (terminated, its time up, its call cancelled): its breakouts end with it,
+        everyone in them getting `terminated` with the room's reason."""
+        try:
+            await self.close(room_id, "ended", end_reason=reason)
+        except Exception:
+            log.exception("rooms: ending the breakout rooms of %s failed", room_id)
+
+    async def close(self, main_id: UUID, reason: str, *, end_reason: str | None = None) -> bool:
+        """End the open breakouts of `main_id` and send everyone back (with `end_reason`: the
+        main room has ended, and so do they, with that reason); False if none were open."""
         timer = self._timers.pop(main_id, None)
         if timer is not None:
             timer.cancel()
@@ -380,8 +394,9 @@ class Breakouts:
         if not closed:
             return False
         for room_id in closed:
-            await self.hub.broadcast(room_id, {"type": "breakout_return", "room": {"id": str(main_id)}, "reason": reason})
-            await self.hub.terminate(room_id, "breakout_closed")
+            if end_reason is None:
+                await self.hub.broadcast(room_id, {"type": "breakout_return", "room": {"id": str(main_id)}, "reason": reason})
+            await self.hub.terminate(room_id, end_reason or "breakout_closed")
         await self.hub.broadcast(main_id, {"type": "breakout_closed", "rooms": [str(r) for r in closed], "reason": reason})
         return True
 
@@ -395,9 +410,7 @@ class Breakouts:
 
     def _time_is_up(self, main_id: UUID) -> None:
         self._timers.pop(main_id, None)
-        task = asyncio.ensure_future(self._close_quietly(main_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._close_quietly(main_id))
 
     async def _close_quietly(self, main_id: UUID) -> None:
         try:

@@ -57,6 +57,8 @@ class Collab:
         row = timeline.event_row(room_id, message, actor, self.live.clock())
         if row is not None:
             self.timeline.add(row)
+        if message.get("type") == "terminated" and message.get("reason") != "breakout_closed":
+            self.breakouts.spawn(self.breakouts.main_ended(room_id, message.get("reason") or "terminated"))
 
     async def handle(self, session: LocalSession, features: dict[str, bool], message: dict[str, Any]) -> bool:
         """A message of a type this module owns (False: not one of them). Refusals are `error`
@@ -88,9 +90,10 @@ class Collab:
         try:
             if features.get("whiteboard", True):
                 out.append(await self.whiteboard.state(session.room_id))
-            state = await self.breakouts.state(session.room_id)
-            if state is not None:
-                out.append(state)
+            if features.get("breakout_rooms", True):  # (off: none can be open)
+                state = await self.breakouts.state(session.room_id)
+                if state is not None:
+                    out.append(state)
         except Exception:
             log.exception("rooms: the whiteboard or breakouts of a newcomer could not be read")
         return out

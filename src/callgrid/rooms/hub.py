@@ -820,16 +820,20 @@ class Hub:
         self, room_id: UUID, message: dict[str, Any], *, exclude: str | None = None, actor: Participant | None = None
     ) -> None:
         text = dumps(message)
-        if self.observer is not None:
-            if actor is None:
-                local = self._sessions.get(message.get("session_id") or message.get("from") or "")
-                actor = local.participant if local is not None else None
-            try:
-                self.observer(room_id, message, actor)
-            except Exception:
-                log.exception("rooms: observing a message failed")
+        self._observe(room_id, message, actor)
         self._deliver_room(room_id, text, exclude)
         await self.bus.publish({"k": "room", "r": str(room_id), "x": exclude, "m": text})
+
+    def _observe(self, room_id: UUID, message: dict[str, Any], actor: Participant | None) -> None:
+        if self.observer is None:
+            return
+        if actor is None:
+            local = self._sessions.get(message.get("session_id") or message.get("from") or "")
+            actor = local.participant if local is not None else None
+        try:
+            self.observer(room_id, message, actor)
+        except Exception:
+            log.exception("rooms: observing a message failed")
 
     def _deliver_room(self, room_id: UUID, text: str, exclude: str | None) -> None:
         for session_id, local in list(self._rooms.get(room_id, {}).items()):
@@ -850,6 +854,7 @@ class Hub:
         """Mark the room ended (no join passes from now on) and disconnect everyone in it, on
         every process, with a `terminated` message and 4410."""
         clock = await self.store.terminate(room_id, wall_ms())
+        self._observe(room_id, {"type": "terminated", "reason": reason}, None)
         self._end_locally(room_id, reason)
         await self.bus.publish({"k": "end", "r": str(room_id), "reason": reason})
         return clock

@@ -42,6 +42,7 @@ RECORDED: dict[str, tuple[str, tuple[str, ...]]] = {
     "breakout_opened": ("breakout_opened", ("rooms", "closes_at")),
     "breakout_closed": ("breakout_closed", ("rooms", "reason")),
     "breakout_broadcast": ("breakout_broadcast", ("text",)),
+    "terminated": ("room_terminated", ("reason",)),
 }
 EVENT_TYPES = tuple(sorted({event for event, _ in RECORDED.values()}))
 

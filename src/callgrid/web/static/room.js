@@ -240,7 +240,7 @@ function receive(message) {
         break;
       case "chat": appendChat(effect.entry); break;
       case "terminated":
-        if (page.current) return switchRoom(null); // a breakout ended: back to the main room
+        if (page.current && effect.reason === "breakout_closed") return switchRoom(null); // back to the main room
         finish("terminated", terminatedText(effect.reason));
         return;
       case "error": notice(effect.message || effect.code); break;
