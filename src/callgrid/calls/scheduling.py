@@ -9,21 +9,25 @@ helpers below, before the write section begins.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls import repository
 from callgrid.calls.conflicts import (
     MAX_CALL_DURATION,
+    BookedCall,
+    ConflictReport,
     OverlapConflict,
     check_conflicts,
     lock_host_calendar,
     lock_host_calendar_step,
     overlap_step,
+    overlapping_calls,
     report_from_rows,
 )
 from callgrid.calls.models import Call, Series, StoredStatus
@@ -32,7 +36,7 @@ from callgrid.db.base import new_id
 from callgrid.db.errors import is_exclusion_violation
 from callgrid.db.sections import Section, Step, run_section
 from callgrid.errors import BadRequest, Conflict, NotFound
-from callgrid.scheduling import Interval, Schedule, ScheduleError, expand
+from callgrid.scheduling import Frequency, Interval, Schedule, ScheduleError, expand, find_overlaps
 
 _CALLS = Call.__table__
 _SERIES = Series.__table__
@@ -294,3 +298,187 @@ async def cancel_series(
             cancelled.append(call)
     await session.flush()
     return cancelled
+
+
+# --- changing a series from a date on -----------------------------------------------------
+
+
+UNCHANGED = object()
+
+
+@dataclass(frozen=True)
+class SeriesChange:
+    """What changes in a series, for its occurrences on or after `from_date` (a local date in
+    the series' time zone; None: from its first). A field left None (`weekdays`: `UNCHANGED`)
+    keeps the series' own; `weekdays=None` makes it daily."""
+
+    from_date: date | None = None
+    title: str | None = None
+    local_start: time | None = None
+    duration: timedelta | None = None
+    timezone: ZoneInfo | None = None
+    weekdays: object = UNCHANGED  # frozenset[int] | None
+    end_date: date | None = None
+    allow_overlap: bool | None = None
+
+
+@dataclass
+class SeriesChanged:
+    """A series after a change: its row, and its occurrences from `from_date` on by what befell them."""
+
+    series: Series
+    from_date: date
+    moved: list[Call]  # changed in place (time, title): same ids, rooms and participants
+    created: list[Written]  # new occurrences (days the series did not have), already inserted
+    cancelled: list[Call]  # occurrences on days the series no longer has
+    kept: list[Call]  # from `from_date` on but left alone: started, or cancelled before
+    product_id: UUID | None = None
+    upcoming: list = field(default_factory=list)  # every occurrence from `from_date` on that is not cancelled, in order
+
+
+def _local_date(call: Call) -> date:
+    return call.starts_at.astimezone(ZoneInfo(call.timezone)).date()
+
+
+async def change_series(
+    session: AsyncSession,
+    organization_id: UUID,
+    series_id: UUID,
+    change: SeriesChange,
+    *,
+    now: datetime,
+    host_id: UUID | None = None,
+) -> SeriesChanged:
+    """Change a series' title, time, duration, days or end from a date on, as one booking: the
+    host's lock, the check of every new or moved occurrence against the host's other calls (and
+    the series' occurrences left as they are), the writes. Occurrences that have started, and
+    those cancelled one by one, are left as they are; new ones are only made in the future. The
+    new rule expands on local wall time like a create. Nothing is written when it refuses
+    (`OverlapConflict`, `BadRequest`)."""
+    series = (
+        await session.execute(select(Series).where(Series.id == series_id, Series.organization_id == organization_id))
+    ).scalar_one_or_none()
+    if series is None or (host_id is not None and series.host_id != host_id):
+        raise NotFound(f"no series with id {series_id}", field="group_id")
+    # The lock first: the occurrences and the host's calendar are read inside it.
+    await lock_host_calendar(session, series.host_id)
+    calls = list(await repository.series_calls(session, organization_id, series_id, for_update=True))
+    if not calls:
+        raise NotFound(f"no series with id {series_id}", field="group_id")
+
+    tz = change.timezone or ZoneInfo(series.timezone)
+    local_start = change.local_start or time.fromisoformat(series.local_start)
+    duration = change.duration or timedelta(minutes=series.duration_minutes)
+    weekdays = (frozenset(series.weekdays) if series.weekdays is not None else None) if change.weekdays is UNCHANGED else change.weekdays
+    end_date = change.end_date or series.end_date
+    from_date = max(change.from_date or series.start_date, series.start_date)
+
+    affected = [c for c in calls if _local_date(c) >= from_date]
+    mutable = [c for c in affected if c.status == StoredStatus.SCHEDULED and c.starts_at > now]
+    kept = [c for c in affected if c not in mutable]
+    started_days = {_local_date(c) for c in kept if c.status != StoredStatus.CANCELLED}
+    cancelled_days = {_local_date(c) for c in kept if c.status == StoredStatus.CANCELLED}
+    old_weekdays = frozenset(series.weekdays) if series.weekdays is not None else None
+
+    def in_old_rule(day: date) -> bool:
+        return day <= series.end_date and (old_weekdays is None or day.weekday() in old_weekdays)
+    unaffected = [c for c in calls if c not in affected]
+    allow_overlap = change.allow_overlap if change.allow_overlap is not None else calls[0].allow_overlap
+    product_id = calls[0].product_id
+
+    moves: list[tuple[Call, Interval]] = []
+    new_intervals: list[Interval] = []
+    reschedule = (
+        change.local_start is not None or change.duration is not None or change.timezone is not None
+        or change.weekdays is not UNCHANGED or change.end_date is not None
+    )
+    if not reschedule:
+        # A new title (or overlap rule) alone: every occurrence stays where it is, even one moved on its own.
+        moves = [(call, Interval(call.starts_at, call.ends_at)) for call in mutable]
+    else:
+        if end_date < from_date:
+            raise BadRequest("must not be before the date the change starts from", field="end_date")
+        new_days = expand_schedule(Schedule(from_date, local_start, duration, tz, end_date, weekdays))
+        if new_days[0].end - new_days[0].start > MAX_CALL_DURATION:
+            raise BadRequest("a call lasts at most 24 hours", field="duration")
+        plan_by_day: dict[date, Interval] = {}
+        for interval in new_days:
+            plan_by_day.setdefault(interval.start.astimezone(tz).date(), interval)
+        by_day: dict[date, Call] = {}
+        for call in mutable:
+            by_day.setdefault(_local_date(call), call)
+        for day, interval in sorted(plan_by_day.items()):
+            if day in started_days or interval.start <= now:
+                continue  # started: left alone; the past gets nothing new
+            if day in cancelled_days and in_old_rule(day):
+                continue  # a day the series had, cancelled on its own: stays cancelled
+            existing = by_day.pop(day, None)
+            if existing is not None:
+                moves.append((existing, interval))
+            else:
+                new_intervals.append(interval)
+    moving = {call.id for call, _ in moves}
+    to_cancel = [c for c in mutable if c.id not in moving]
+
+    proposed = sorted([interval for _, interval in moves] + new_intervals, key=lambda i: (i.start, i.end))
+    if proposed and not allow_overlap:
+        others = await overlapping_calls(session, series.host_id, proposed, now=now, exclude_series_id=series.id)
+        own = [
+            BookedCall(c.id, c.title, c.starts_at, c.ends_at, c.series_id)
+            for c in unaffected + kept
+            if c.status != StoredStatus.CANCELLED and c.ends_at > now
+        ]
+        existing = sorted(others + own, key=lambda c: (c.starts_at, c.id))
+        report = ConflictReport(proposed, existing, find_overlaps(proposed, [c.interval for c in existing]))
+        if report.overlaps:
+            raise OverlapConflict(report)
+
+    for call in to_cancel:
+        call.status = StoredStatus.CANCELLED
+        call.cancelled_at = now
+        call.updated_at = now
+    moved = []
+    for call, interval in moves:
+        title = change.title or call.title
+        timezone = tz.key if reschedule else call.timezone
+        if (call.starts_at, call.ends_at, call.title, call.timezone, call.allow_overlap) != (
+            interval.start, interval.end, title, timezone, allow_overlap
+        ):
+            call.starts_at, call.ends_at, call.title, call.timezone = interval.start, interval.end, title, timezone
+            call.allow_overlap = allow_overlap
+            call.updated_at = now
+            moved.append(call)
+    series.local_start = local_start.strftime("%H:%M")
+    series.duration_minutes = int(duration.total_seconds() // 60)
+    series.timezone = tz.key
+    series.weekdays = sorted(weekdays) if weekdays is not None else None
+    series.frequency = (Frequency.WEEKLY if weekdays is not None else Frequency.DAILY).value
+    series.end_date = end_date
+    series.updated_at = now
+    created: list[Written] = []
+    try:
+        await session.flush()
+        if new_intervals:
+            common = {
+                "organization_id": organization_id, "host_id": series.host_id, "kind": calls[0].kind,
+                "title": change.title or calls[-1].title,
+                "timezone": tz.key, "status": StoredStatus.SCHEDULED.value, "cancelled_at": None,
+                "allow_overlap": allow_overlap, "series_id": series.id, "product_id": product_id,
+                "config": calls[0].config, "created_at": now, "updated_at": now,
+            }
+            rows = [{"id": new_id(), "starts_at": i.start, "ends_at": i.end, **common} for i in new_intervals]
+            await session.execute(_INSERT_CALLS, rows)
+            created = [Written(**row) for row in rows]
+    except IntegrityError as exc:
+        # The constraint, the last line, refused what the check let through: say who won.
+        if not is_exclusion_violation(exc):
+            raise
+        await session.rollback()
+        raise OverlapConflict(
+            await check_conflicts(session, series.host_id, proposed, now=now, exclude_series_id=series.id)
+        ) from None
+    upcoming = sorted(
+        [call for call, _ in moves] + created + [c for c in kept if c.status != StoredStatus.CANCELLED],
+        key=lambda c: (c.starts_at, c.id),
+    )
+    return SeriesChanged(series, from_date, moved, created, to_cancel, kept, product_id, upcoming)

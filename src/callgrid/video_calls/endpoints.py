@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from callgrid.calls import scheduling
 from callgrid.calls.conflicts import OverlapConflict
 from callgrid.db.session import ReadSession, WriteSession, read_session
 from callgrid.errors import BadRequest, Conflict
@@ -22,11 +23,13 @@ from callgrid.video_calls.schemas import (
     AvailabilityCheck,
     AvailabilityReport,
     GroupCancelled,
+    GroupUpdated,
     ScheduleFields,
     VideoCallConflict,
     VideoCallCreate,
     VideoCallCreated,
     VideoCallDetail,
+    VideoCallGroupUpdate,
     VideoCallPage,
     VideoCallUpdate,
 )
@@ -235,6 +238,56 @@ async def update_video_call(
     except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
     return _detail(renderer, call, host, product)
+
+
+@router.patch(
+    "/groups/{group_id}",
+    summary="Change a whole series from a date on",
+    response_model=None,
+    responses={
+        200: {"model": GroupUpdated},
+        409: {"model": VideoCallConflict, "description": "The series' new times overlap the creator's other calls (with the overlaps)"},
+    },
+)
+async def update_group(
+    group_id: str, body: VideoCallGroupUpdate, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering
+) -> dict[str, Any]:
+    """Title, time (`fromTime`, `timezoneName`), `duration`, days (`repeatingDays`; null: every
+    day) or `endDate` of the series' occurrences on or after `fromDate`, checked for overlaps and
+    written all at once like a create: occurrences on days the series keeps change in place (same
+    `_id`, room and links), days it gains get new occurrences, days it loses are cancelled.
+    Occurrences that have started, and those cancelled one by one, are left alone."""
+    series_id = parse_id(group_id, what="group", field="group_id")
+    weekdays: object = scheduling.UNCHANGED
+    if "repeatingDays" in body.model_fields_set:
+        try:
+            weekdays = None if body.repeatingDays is None else frozenset(parse_weekday(day) for day in body.repeatingDays)
+        except ScheduleError as exc:
+            raise BadRequest(exc.rule, field=exc.field) from None
+    change = scheduling.SeriesChange(
+        from_date=body.fromDate,
+        title=body.title,
+        local_start=body.fromTime,
+        duration=timedelta(minutes=body.duration) if body.duration else None,
+        timezone=zone(body.timezoneName) if body.timezoneName else None,
+        weekdays=weekdays,
+        end_date=body.endDate,
+        allow_overlap=body.allowOverlap,
+    )
+    try:
+        changed = await service.update_group(session, principal, series_id, change, renderer=renderer)
+    except OverlapConflict as exc:
+        raise _overlap_as_409(exc) from None
+    return {
+        "_id": str(series_id),
+        "groupId": str(series_id),
+        "fromDate": changed.from_date.isoformat(),
+        "scheduledMeetingDates": [meeting_range(call) for call in changed.upcoming],
+        "cancelledMeetingDates": [meeting_range(call) for call in changed.cancelled],
+        "updatedCount": len(changed.moved),
+        "createdCount": len(changed.created),
+        "cancelledCount": len(changed.cancelled),
+    }
 
 
 @router.delete(

@@ -78,6 +78,19 @@ class VideoCallUpdate(StrictModel):
     allowOverlap: StrictBool | None = None
 
 
+class VideoCallGroupUpdate(StrictModel):
+    """A change to a whole series from `fromDate` on (its occurrences on or after that local date)."""
+
+    fromDate: Day | None = Field(None, description="the first local date (in the series' time zone) to change; default: the series' first")
+    title: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    fromTime: WallTime | None = None
+    duration: Minutes | None = None
+    timezoneName: TimezoneName | None = None
+    repeatingDays: Annotated[list[Weekday] | None, Field(max_length=14, description="null: every day")] = None
+    endDate: Day | None = None
+    allowOverlap: StrictBool | None = None
+
+
 # Answers (the seed's names and types; render.py builds them). A call is also the `data` of
 # every `video_call.*` webhook event.
 
@@ -186,3 +199,18 @@ class VideoCallConflict(VideoCallError):
 
     maximumOverlap: int | None = None
     overlapList: list[Overlap] | None = None
+
+
+class GroupUpdated(BaseModel):
+    """A series' change: its occurrences from `fromDate` on as they are now, and what the change did."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    groupId: str
+    fromDate: str = Field(description="the first local date the change applied to (YYYY-MM-DD)")
+    scheduledMeetingDates: list[str] = Field(description="every occurrence from `fromDate` on that is not cancelled, after the change")
+    cancelledMeetingDates: list[str] = Field(description="the occurrences this change cancelled (days the series no longer has)")
+    updatedCount: int = Field(description="occurrences changed in place (same `_id`, room and links)")
+    createdCount: int = Field(description="occurrences made on days the series did not have")
+    cancelledCount: int

@@ -171,6 +171,33 @@ async def cancel_group(write: AsyncSession, principal: Principal, series_id: UUI
     return cancelled
 
 
+async def update_group(
+    write: AsyncSession, principal: Principal, series_id: UUID, change: scheduling.SeriesChange, *, renderer: Renderer
+) -> scheduling.SeriesChanged:
+    """Change the acting host's series from a date on (calls.scheduling.change_series: the lock,
+    the check, the writes), then in the same transaction: rooms for the new occurrences, the
+    cancelled ones' rooms ended, and one event per occurrence created, updated or cancelled."""
+    now = renderer.now
+    changed = await scheduling.change_series(
+        write, principal.organization_id, series_id, change, now=now, host_id=principal.host_id
+    )
+    host = await write.get(Host, changed.series.host_id)
+    product = await write.get(Product, changed.product_id) if changed.product_id else None
+    for statement, rows in room_service.video_call_room_steps(changed.created, host.id, host.name, now):
+        await write.execute(statement, rows)
+    neutral = _event_renderer(renderer)
+    for event_type, calls in (
+        (EventType.VIDEO_CALL_CREATED, changed.created),
+        (EventType.VIDEO_CALL_UPDATED, changed.moved),
+        (EventType.VIDEO_CALL_CANCELLED, changed.cancelled),
+    ):
+        if calls:
+            await emit_many(write, principal.organization_id, event_type, [neutral.call(call, host, product) for call in calls])
+    for call in changed.cancelled:
+        await room_service.terminate_call_room(write, call.id, now=now, public_url=renderer.public_url)
+    return changed
+
+
 async def list_calls(
     read: AsyncSession, principal: Principal, *, contact_id: UUID | None, series_id: UUID | None = None, **filters
 ):
