@@ -31,6 +31,7 @@ from tests.support.recorder_client import start_recorder_peer
 # One folder per test process (made when the first recording is written), removed after the module.
 RECORDINGS = Path(tempfile.gettempdir()) / f"callgrid-test-recordings-{os.getpid()}"
 pytestmark = pytest.mark.room_settings(recordings_dir=str(RECORDINGS))
+SMALL = (320, 240)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,7 +64,8 @@ async def test_a_participant_is_recorded_by_the_server_until_they_leave(app, ser
     token = (await join_token(tenant, room["id"], "alice", name="Alice"))["token"]
     alice = await Peer.join(live_url(server, room["id"], token=token))
     assert alice.welcome["recording"] is True
-    pc = await start_recorder_peer(alice.send, lambda: alice.next("recorder_answer", timeout=20))
+    # A small picture: this test's own encoder shares the machine with the server's recorder.
+    pc = await start_recorder_peer(alice.send, lambda: alice.next("recorder_answer", timeout=20), size=SMALL)
     try:
         started = await alice.next("recording", timeout=20, status="recording")
         [shown] = await recordings(tenant, room["id"])
@@ -91,7 +93,7 @@ async def test_a_participant_is_recorded_by_the_server_until_they_leave(app, ser
     assert set(ends) == {"audio", "video"} and min(ends.values()) >= 2.0, ends
     with av.open(str(file)) as container:
         frame = next(container.decode(video=0))
-        assert (frame.width, frame.height) == (640, 480)
+        assert (frame.width, frame.height) == SMALL
 
     async with app.state.database.read() as session:
         events = (await session.execute(select(WebhookEvent).where(WebhookEvent.type == "recording.ready"))).scalars().all()
@@ -276,7 +278,7 @@ def test_frame_parsing():
 async def recorded_session(server, room_id: str, token: str, seconds: float, *, leave: bool) -> Peer:
     """A session that records for `seconds`, then leaves (or just drops its socket)."""
     peer = await Peer.join(live_url(server, room_id, token=token))
-    pc = await start_recorder_peer(peer.send, lambda: peer.next("recorder_answer", timeout=20))
+    pc = await start_recorder_peer(peer.send, lambda: peer.next("recorder_answer", timeout=20), size=SMALL)
     try:
         await peer.next("recording", timeout=20, status="recording")
         await asyncio.sleep(seconds)

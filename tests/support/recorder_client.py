@@ -68,13 +68,13 @@ class ToneAudio(AudioStreamTrack):
 
 
 async def start_recorder_peer(
-    send: Callable[[dict], Awaitable[None]], answer: Callable[[], Awaitable[dict]]
+    send: Callable[[dict], Awaitable[None]], answer: Callable[[], Awaitable[dict]], *, size: tuple[int, int] = (640, 480)
 ) -> RTCPeerConnection:
-    """Offer synthetic audio and video to the server's recorder: `send` puts a message on the
-    live socket, `answer` waits for the `recorder_answer`. The caller closes the connection."""
+    """Offer synthetic audio and video (`size`) to the server's recorder: `send` puts a message
+    on the live socket, `answer` waits for the `recorder_answer`. The caller closes the connection."""
     pc = RTCPeerConnection()
     pc.addTransceiver(ToneAudio(), direction="sendonly")
-    pc.addTransceiver(MovingVideo(), direction="sendonly")
+    pc.addTransceiver(MovingVideo(*size), direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     await send({"type": "recorder_offer", "sdp": pc.localDescription.sdp})
     reply = await answer()
