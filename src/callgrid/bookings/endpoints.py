@@ -1,10 +1,12 @@
 """`/api/v1/event-types`: event types and their slots. Translation only."""
 
+import re
 from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from callgrid.bookings import repository, service
 from callgrid.bookings.links import Links
@@ -17,6 +19,18 @@ from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.validation import TimezoneName, zone
 
 router = APIRouter(prefix="/api/v1/event-types", tags=["event types"])
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    """A date as `YYYY-MM-DD` only (pydantic alone also takes a midnight date-time or a Unix time)."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _out(view: service.EventTypeView, links) -> EventTypeOut:
@@ -74,8 +88,8 @@ async def delete_event_type(event_type_id: UUID, principal: CurrentPrincipal, se
 @router.get("/{event_type_id}/slots", response_model=SlotsOut)
 async def event_type_slots(
     event_type_id: UUID,
-    start: Annotated[date, Query(description="first date, in `time_zone`")],
-    end: Annotated[date, Query(description="last date (included), at most 31 days in all")],
+    start: Annotated[IsoDate, Query(description="first date (`YYYY-MM-DD`), in `time_zone`")],
+    end: Annotated[IsoDate, Query(description="last date (`YYYY-MM-DD`, included), at most 31 days in all")],
     principal: CurrentPrincipal,
     session: ReadSession,
     now: Now,

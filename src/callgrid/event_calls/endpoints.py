@@ -15,7 +15,7 @@ from callgrid.tenancy.auth import CurrentPrincipal
 
 router = APIRouter(prefix="/v1/eventCalls", tags=["event calls"])
 
-BookingNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="the booking's id (its number)")]
+BookingNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="the booking's id (its number)")]  # named `id` as in the answers
 
 
 def _answer(details: service.BookingDetails, links, message: str, status: int) -> dict:
@@ -53,31 +53,31 @@ async def create_event_call(
     return _answer(details, links, "Event call created", 201)
 
 
-@router.get("/{booking_number}", response_model=EventCallAnswer)
-async def get_event_call(booking_number: BookingNumber, principal: CurrentPrincipal, read: ReadSession, links: Links):
-    details = await service.details_of(read, organization_id=principal.organization_id, number=booking_number)
+@router.get("/{id}", response_model=EventCallAnswer)
+async def get_event_call(id: BookingNumber, principal: CurrentPrincipal, read: ReadSession, links: Links):
+    details = await service.details_of(read, organization_id=principal.organization_id, number=id)
     return _answer(details, links, "Event call found", 200)
 
 
-@router.post("/{booking_number}/cancel", response_model=EventCallAnswer)
+@router.post("/{id}/cancel", response_model=EventCallAnswer)
 async def cancel_event_call(
-    booking_number: BookingNumber, principal: CurrentPrincipal, write: WriteSession, now: Now, links: Links,
+    id: BookingNumber, principal: CurrentPrincipal, write: WriteSession, now: Now, links: Links,
     body: Cancel | None = None,
 ):
     details = await service.cancel(
-        write, organization_id=principal.organization_id, number=booking_number, reason=(body.reason if body else None),
+        write, organization_id=principal.organization_id, number=id, reason=(body.reason if body else None),
         now=now, public_url=links.public_url, render=lambda d: event_call(d, links),
     )
     return _answer(details, links, "Event call cancelled", 200)
 
 
-@router.post("/{booking_number}/reschedule", status_code=201, response_model=EventCallAnswer)
+@router.post("/{id}/reschedule", status_code=201, response_model=EventCallAnswer)
 async def reschedule_event_call(
-    booking_number: BookingNumber, body: Reschedule, principal: CurrentPrincipal, read: ReadSession,
+    id: BookingNumber, body: Reschedule, principal: CurrentPrincipal, read: ReadSession,
     write: WriteSession, now: Now, links: Links,
 ):
     details = await service.reschedule(
-        read, write, organization_id=principal.organization_id, number=booking_number, start=body.start, now=now,
+        read, write, organization_id=principal.organization_id, number=id, start=body.start, now=now,
         public_url=links.public_url, render=lambda d: event_call(d, links),
     )
     return _answer(details, links, "Event call rescheduled", 201)
