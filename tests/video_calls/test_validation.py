@@ -183,7 +183,7 @@ async def test_a_valid_key_of_the_wrong_case_scheme_still_works(tenant):
 async def test_unknown_route_and_method_use_the_seed_shape(tenant):
     r = await tenant.client.get(f"{BASE}/groups/abc/def")
     assert_error(r, 404)
-    r = await tenant.client.get(f"{BASE}/groups/abc")  # only DELETE lives there
+    r = await tenant.client.get(f"{BASE}/groups/abc")  # only PATCH and DELETE live there
     assert_error(r, 405)
     r = await tenant.client.put(BASE, json={})
     assert_error(r, 405)
@@ -192,12 +192,12 @@ async def test_unknown_route_and_method_use_the_seed_shape(tenant):
 async def test_create_checks_the_headers_and_check_availability_ignores_them(tenant, mango):
     r = await tenant.client.post(BASE, json=body(mango), headers={"x-timezone-offset": "9999"})
     assert_error(r, 400, "x-timezone-offset")
-    r = await tenant.client.post(BASE, json=body(mango), headers={"x-whitelabel-host": "nowhere.example.com"})
+    r = await tenant.client.post(BASE, json=body(mango), headers={"x-whitelabel-host": "nowhere:example.com"})
     assert_error(r, 400, "x-whitelabel-host")
     assert (await listed(tenant))["total"] == 0
     r = await tenant.client.post(
         CHECK,
         json={k: v for k, v in body(mango).items() if k not in ("title", "mango")},
-        headers={"x-timezone-offset": "9999", "x-whitelabel-host": "nowhere.example.com"},
+        headers={"x-timezone-offset": "9999", "x-whitelabel-host": "nowhere:example.com"},
     )
     assert r.status_code == 200, r.text

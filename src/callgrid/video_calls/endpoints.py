@@ -1,6 +1,7 @@
 """The video-calls API (`/api/v1/external/workshops/video-calls`): its contract in, the
 video-calls service out. Translation only."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from callgrid.kit.ids import optional_id, parse_id
 from callgrid.scheduling import Schedule, ScheduleError, parse_weekday
 from callgrid.tenancy import repository as tenancy
 from callgrid.tenancy.auth import CurrentPrincipal
+from callgrid.tenancy.schemas import HOSTNAME
 from callgrid.validation import zone
 from callgrid.video_calls import service
 from callgrid.video_calls.render import Renderer, meeting_range, render_report
@@ -38,26 +40,37 @@ PREFIX = "/api/v1/external/workshops/video-calls"
 router = APIRouter(prefix=PREFIX, tags=["video calls"])
 
 
+_HOSTNAME = re.compile(HOSTNAME)
+
+
 async def _renderer(
     request: Request,
     principal: CurrentPrincipal,
-    x_whitelabel_host: Annotated[str | None, Header(max_length=253)] = None,
+    x_whitelabel_host: Annotated[
+        str | None,
+        Header(max_length=253, description="host name of the dashboard, e.g. `mydomain.example.com`; one registered to the "
+                                           "organization (`POST /api/v1/whitelabel-domains`) brands the links"),
+    ] = None,
     x_timezone_offset: Annotated[int, Header(ge=-720, le=840, description="minutes east of UTC")] = 0,
 ) -> Renderer:
+    """The seed's `x-whitelabel-host` is the dashboard's host name: any valid host name is
+    taken (and shown as the creator's `host`); the links are on it only when it is registered
+    to the organization, else on CALLGRID_PUBLIC_URL."""
+    dashboard = branded = None
     if x_whitelabel_host is not None:
-        x_whitelabel_host = x_whitelabel_host.strip().lower()
+        dashboard = x_whitelabel_host.strip().lower()
+        if not _HOSTNAME.match(dashboard):
+            raise BadRequest(f"{x_whitelabel_host.strip()!r} is not a host name", field="x-whitelabel-host")
         async with read_session(request.app.state.database) as session:
-            domain = await tenancy.get_domain(session, principal.organization_id, x_whitelabel_host)
-        if domain is None:
-            raise BadRequest(
-                f"{x_whitelabel_host!r} is not a host name registered to this organization", field="x-whitelabel-host"
-            )
+            if await tenancy.get_domain(session, principal.organization_id, dashboard) is not None:
+                branded = dashboard
     return Renderer(
         now=request.app.state.clock(),
         public_url=request.app.state.settings.public_url,
-        whitelabel_host=x_whitelabel_host,
+        whitelabel_host=branded,
         offset=timedelta(minutes=x_timezone_offset),
         signer=request.app.state.rooms.signer,
+        dashboard_host=dashboard,
     )
 
 

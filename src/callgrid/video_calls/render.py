@@ -93,17 +93,21 @@ class Renderer:
         whitelabel_host: str | None,
         offset: timedelta,
         signer: RoomSigner | None = None,
+        dashboard_host: str | None = None,
     ):
         # Signs the links into calls' rooms (the room key in `meetingUrl`, the host's token).
         self.signer = signer
         self.now = now
         self.public_url = public_url.rstrip("/")
+        # A registered white-label host: the links are on it. The dashboard's host name (any
+        # the client gave) is only shown, as the creator's `host`.
         self.whitelabel_host = whitelabel_host
+        self.dashboard = dashboard_host or whitelabel_host
         self.offset = offset
 
     @property
     def dashboard_host(self) -> str:
-        return self.whitelabel_host or (urlsplit(self.public_url).netloc or self.public_url)
+        return self.dashboard or (urlsplit(self.public_url).netloc or self.public_url)
 
     @property
     def base_url(self) -> str:
