@@ -28,6 +28,8 @@ from callgrid.rooms.page import router as room_page_router
 from callgrid.rooms.recording.endpoints import router as recordings_router
 from callgrid.rooms.recording.service import Recorders
 from callgrid.rooms.recording.storage import LocalRecordingStorage
+from callgrid.rooms.replay import pages as room_replay_pages
+from callgrid.rooms.replay import router as room_replay_router
 from callgrid.rooms.timeline_endpoints import router as room_timeline_router
 from callgrid.rooms.tokens import load_signer
 from callgrid.rooms.websocket import router as rooms_live_router
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(rooms_router)
     app.include_router(recordings_router)
     app.include_router(room_timeline_router)
+    app.include_router(room_replay_router)
+    app.include_router(room_replay_pages)  # the replay page and its data (a token or key, no API key)
     app.include_router(event_types_router)
     app.include_router(event_calls_router)
     app.include_router(rooms_live_router)
