@@ -64,7 +64,7 @@ async def hosts_of(session: AsyncSession, event_type_ids: Sequence[UUID]) -> dic
     rows = await session.execute(
         select(EventTypeHost.event_type_id, Host, EventTypeHost.priority)
         .join(Host, Host.id == EventTypeHost.host_id)
-        .where(EventTypeHost.event_type_id.in_(event_type_ids))
+        .where(EventTypeHost.event_type_id.in_(event_type_ids), Host.deleted_at.is_(None))
         .order_by(Host.number)
     )
     found: dict[UUID, list[tuple[Host, str]]] = {id: [] for id in event_type_ids}
@@ -74,7 +74,9 @@ async def hosts_of(session: AsyncSession, event_type_ids: Sequence[UUID]) -> dic
 
 
 async def hosts_by_id(session: AsyncSession, organization_id: UUID, host_ids: Sequence[UUID]) -> dict[UUID, Host]:
-    rows = await session.execute(select(Host).where(Host.organization_id == organization_id, Host.id.in_(host_ids)))
+    rows = await session.execute(
+        select(Host).where(Host.organization_id == organization_id, Host.id.in_(host_ids), Host.deleted_at.is_(None))
+    )
     return {host.id: host for host in rows.scalars()}
 
 
@@ -160,7 +162,9 @@ async def last_booked(session: AsyncSession, event_type_id: UUID, host_ids: Sequ
 
 async def contact_by_number(session: AsyncSession, organization_id: UUID, number: int) -> Contact | None:
     found = await session.execute(
-        select(Contact).where(Contact.organization_id == organization_id, Contact.number == number)
+        select(Contact).where(
+            Contact.organization_id == organization_id, Contact.number == number, Contact.deleted_at.is_(None)
+        )
     )
     return found.scalar_one_or_none()
 
@@ -168,7 +172,7 @@ async def contact_by_number(session: AsyncSession, organization_id: UUID, number
 async def contact_by_phone(session: AsyncSession, organization_id: UUID, phone: str) -> Contact | None:
     found = await session.execute(
         select(Contact)
-        .where(Contact.organization_id == organization_id, Contact.phone == phone)
+        .where(Contact.organization_id == organization_id, Contact.phone == phone, Contact.deleted_at.is_(None))
         .order_by(Contact.number)
         .limit(1)
     )

@@ -48,8 +48,13 @@ async def get_owner_host(session: AsyncSession, organization_id: UUID) -> Host |
 
 
 async def contact_by_email(session: AsyncSession, organization_id: UUID, email: str) -> Contact | None:
-    """Case-insensitive: reads the (organization_id, lower(email)) unique index."""
+    """Case-insensitive, among the contacts not deleted: reads the (organization_id, lower(email))
+    unique index."""
     found = await session.execute(
-        select(Contact).where(Contact.organization_id == organization_id, func.lower(Contact.email) == email.lower())
+        select(Contact).where(
+            Contact.organization_id == organization_id,
+            func.lower(Contact.email) == email.lower(),
+            Contact.deleted_at.is_(None),
+        )
     )
     return found.scalar_one_or_none()
