@@ -1,5 +1,6 @@
 """Domain errors carry their HTTP status; each API renders them in its own shape."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,26 +59,59 @@ STATUS_TITLES = {
 }
 
 
+# What pydantic puts in an error's location for the member of a union that was tried
+# (`repeatingDays[0].str`, `.int`, `.function-after[...]`): its own names for types, not fields.
+_TYPE_TAGS = frozenset({
+    "str", "int", "float", "bool", "bytes", "decimal", "none", "date", "datetime", "time", "timedelta", "uuid",
+    "url", "list", "dict", "set", "frozenset", "tuple", "constrained-str", "constrained-int", "constrained-float",
+    "constrained-decimal", "constrained-bytes",
+})
+_TYPE_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$", re.DOTALL)
+
+
+def _is_type_tag(part: object) -> bool:
+    return isinstance(part, str) and (part in _TYPE_TAGS or bool(_TYPE_TAG.match(part)))
+
+
 def field_name(loc: tuple) -> str:
-    """`("body", "participants", 0, "role")` -> `participants[0].role`."""
+    """`("body", "participants", 0, "role")` -> `participants[0].role`, as the client named it
+    (aliases are what pydantic reports), without pydantic's names for the union members it tried."""
     # "[key]" is where pydantic puts a bad dictionary key: the key itself names the field.
     parts = [p for p in loc if p not in ("body", "query", "header", "path", "[key]")]
+    if len(parts) > 1:
+        parts = [parts[0], *(p for p in parts[1:] if not _is_type_tag(p))]
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"
 
 
+# Pydantic's messages that name Python's types, in words a client understands.
+_MESSAGES = {
+    "uuid_type": "must be a UUID string",
+    "uuid_parsing": "must be a UUID string",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dataclass_type": "must be an object",
+    "is_instance_of": "has the wrong type",
+}
+
+
 def validation_to_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    errors = []
+    errors: list[dict[str, str]] = []
     for error in exc.errors():
-        message = error.get("msg", "is invalid")
+        message = _MESSAGES.get(error.get("type", ""), error.get("msg", "is invalid"))
         field = field_name(tuple(error.get("loc", ())))
         if error.get("type") == "json_invalid":
             # Its location is a character position, not a field.
             field, message = "body", "the body is not valid JSON"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
+        if errors and errors[-1]["field"] == field and field != "body":
+            # The members of a union, each refusing the value: one error, every rule in it.
+            if message not in errors[-1]["message"]:
+                errors[-1]["message"] += " or " + (message[0].lower() + message[1:] if message.startswith("Input ") else message)
+            continue
         errors.append({"field": field, "message": message})
     return errors
 

@@ -87,6 +87,7 @@ async def test_the_openapi_document_lists_each_path_once_in_its_slashed_form(ten
         f"{BASE}/{{id}}/participants/{{participant_id}}/",
         f"{BASE}/{{id}}/add-participants/",
         f"{BASE}/{{id}}/remove-participants/",
+        f"{BASE}/{{id}}/end/",
     }
     operations = r.json()["paths"]
     assert set(operations[f"{BASE}/"]) == {"get", "post"}
