@@ -150,7 +150,7 @@ ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("GET", "/v1/eventCalls/{id}"): {},
     ("POST", "/v1/eventCalls/{id}/cancel"): {409: "The booking is cancelled, rescheduled, or has started"},
     ("POST", "/v1/eventCalls/{id}/reschedule"): {
-        409: "The booking is cancelled, rescheduled, or has started; or the new slot is no longer free",
+        409: "The booking is cancelled, rescheduled, or has started; its event type was deleted; or the new slot is no longer free",
     },
 }
 
