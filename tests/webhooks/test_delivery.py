@@ -84,6 +84,26 @@ async def appointment_ended_early(tenant, clock) -> dict:
     return r.json()
 
 
+async def event_call_lifecycle(tenant) -> dict[str, dict]:
+    """Book an event type of the owner host, reschedule the booking, cancel the new one: the
+    event-calls API. Returns the booking it answered after each step, by event type."""
+    r = await tenant.client.post("/api/v1/event-types", json={
+        "title": "Intro", "slug": "intro", "duration_minutes": 30, "hosts": [{"host_id": tenant.host_id}]})
+    assert r.status_code == 201, r.text
+    r = await tenant.client.post("/v1/eventCalls", json={
+        "dateTime": "2030-01-02T09:00:00Z", "timeZone": "UTC", "email": "ada@example.com", "eventId": r.json()["number"]})
+    assert r.status_code == 201, r.text
+    shown = {"event_call.created": r.json()["data"]["eventCall"]["data"]}
+    r = await tenant.client.post(f"/v1/eventCalls/{shown['event_call.created']['id']}/reschedule",
+                                 json={"dateTime": "2030-01-02T09:30:00Z"})
+    assert r.status_code == 201, r.text
+    shown["event_call.rescheduled"] = r.json()["data"]["eventCall"]["data"]
+    r = await tenant.client.post(f"/v1/eventCalls/{shown['event_call.rescheduled']['id']}/cancel", json={"reason": "No"})
+    assert r.status_code == 200, r.text
+    shown["event_call.cancelled"] = r.json()["data"]["eventCall"]["data"]
+    return shown
+
+
 async def live_room_lifecycle(app, tenant) -> dict:
     """An open room that one guest joins and leaves over the live WebSocket, then ended by
     hand: the room as the rooms API rendered it at its end."""
@@ -162,11 +182,12 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     assert len(series["scheduledMeetingDates"]) == 3
     assert (await tenant.client.delete(f"{CALLS}/groups/{series['groupId']}")).status_code == 200
     appointment = await appointments_lifecycle(tenant)
+    event_call = await event_call_lifecycle(tenant)
     room = await live_room_lifecycle(app, tenant)
     ended_early = await appointment_ended_early(tenant, clock)
     assert (await tenant.client.post(f"{BASE}/{endpoint['id']}/test")).status_code == 202
 
-    records = await receiver.count(27)
+    records = await receiver.count(32)
     await asyncio.sleep(0.3)  # nothing more arrives
     records = receiver.received()
     assert by_type(records) == {
@@ -179,11 +200,14 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         "appointment.ended": 1,
         "appointment.participants_added": 1,
         "appointment.participants_removed": 1,
+        "event_call.created": 1,
+        "event_call.rescheduled": 1,
+        "event_call.cancelled": 1,
         "room.session_joined": 1,
         "room.session_left": 1,
-        # Every cancelled call's room (4 video calls, 1 appointment), the room ended by hand and
-        # the room of the appointment ended early.
-        "room.terminated": 7,
+        # Every cancelled call's room (4 video calls, 1 appointment, the booking rescheduled and
+        # the one cancelled), the room ended by hand and the room of the appointment ended early.
+        "room.terminated": 9,
         "recording.ready": 1,
         "ping": 1,
     }
@@ -196,7 +220,7 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert record["headers"]["content-type"] == "application/json"
         assert envelope["created_at"].endswith("Z")
         validate_payload(envelope["type"], envelope["data"])  # its type's payload model
-    assert len({r["json"]["id"] for r in records}) == 27
+    assert len({r["json"]["id"] for r in records}) == 32
 
     # `data` is the call as the video-calls API renders it.
     renamed = [r["json"]["data"] for r in records if r["json"]["type"] == "video_call.updated"][0]
@@ -219,9 +243,12 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
     for event_type, shown in appointment.items():
         assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type][:1] == [shown], event_type
     assert [r["json"]["data"] for r in records if r["json"]["type"] == "appointment.ended"] == [ended_early]
+    # `data` is the booking as the event-calls API answers it, at each step.
+    for event_type, shown in event_call.items():
+        assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type] == [shown], event_type
 
-    delivered = await attempts(tenant, endpoint["id"])
-    assert len(delivered) == 26
+    delivered = await until(lambda: _settled(tenant, endpoint["id"], 32))  # one attempt per event
+    assert len(delivered) == 32
     assert {(a["state"], a["status_code"], a["attempt"]) for a in delivered} == {("delivered", 200, 1)}
 
 
