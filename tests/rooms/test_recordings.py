@@ -23,7 +23,7 @@ from callgrid.db.base import new_id, utcnow
 from callgrid.db.session import write_session
 from callgrid.rooms.recording.media import WebmWriter, opus_duration_ms, vp8_keyframe_size
 from callgrid.rooms.recording.models import Recording
-from callgrid.rooms.recording.service import HOSTNAME
+from callgrid.rooms.recording.service import HOSTNAME, Recorders
 from callgrid.webhooks.models import WebhookEvent
 from tests.rooms.conftest import Peer, create_room, join_token, live_url
 from tests.support.recorder_client import start_recorder_peer
@@ -254,17 +254,30 @@ async def test_the_sweep_marks_a_dead_process_recordings_interrupted(app, tenant
                                 owner="another-host/1/y", heartbeat_at=utcnow())
     mine = await add_recording(app, tenant, room["id"], content=b"x", status="recording",
                                owner=f"{HOSTNAME}/{os.getppid()}/z", heartbeat_at=utcnow())
-    assert await app.state.recorders.sweep() == 2
+    # Another app in this same process (tests hold several) is alive; an earlier process that
+    # had this process's pid is not.
+    sibling = Recorders(app.state.database, app.state.recording_storage, public_url="http://x", ice_servers=[], clock=utcnow)
+    beside = await add_recording(app, tenant, room["id"], content=b"x", status="recording",
+                                 owner=sibling.owner, heartbeat_at=utcnow())
+    earlier = await add_recording(app, tenant, room["id"], content=b"", status="recording",
+                                  owner=f"{HOSTNAME}/{os.getpid()}/earlier", heartbeat_at=utcnow())
+    try:
+        assert await app.state.recorders.sweep() == 3
+    finally:
+        await sibling.stop()
     shown = {r["id"]: r for r in await recordings(tenant, room["id"])}
     assert shown[dead["id"]]["status"] == "interrupted"
     assert 1900 <= shown[dead["id"]]["duration_ms"] <= 2200 and shown[dead["id"]]["size_bytes"] == len(content)
     assert shown[dead["id"]]["ended_at"] > shown[dead["id"]]["started_at"]
     assert shown[silent["id"]]["status"] == "interrupted" and shown[silent["id"]]["duration_ms"] is None
-    assert shown[alive["id"]]["status"] == shown[mine["id"]]["status"] == "recording"
+    assert shown[alive["id"]]["status"] == shown[mine["id"]]["status"] == shown[beside["id"]]["status"] == "recording"
+    assert shown[earlier["id"]]["status"] == "interrupted"
     async with app.state.database.read() as session:
         events = (await session.execute(select(WebhookEvent).where(WebhookEvent.type == "recording.ready"))).scalars().all()
-    assert len(events) == 2 and all('"status":"interrupted"' in e.payload for e in events)
-    assert await app.state.recorders.sweep() == 0  # once
+    assert len(events) == 3 and all('"status":"interrupted"' in e.payload for e in events)
+    # Once each; the sibling's own recording goes too now that its app has stopped.
+    assert await app.state.recorders.sweep() == 1
+    assert {r["id"]: r["status"] for r in await recordings(tenant, room["id"])}[beside["id"]] == "interrupted"
 
 
 def test_frame_parsing():

@@ -51,6 +51,8 @@ MAX_PENDING = 256  # recorder messages of one session waiting to be handled
 MAX_SDP = 60_000
 
 HOSTNAME = socket.gethostname()
+# The owners (`Recorders`) alive in this process: one per app, and a process may hold several.
+_OWNERS_HERE: set[str] = set()
 
 
 def render(recording: Recording, public_url: str, *, size_bytes: int | None = None) -> dict[str, Any]:
@@ -124,6 +126,7 @@ class Recorders:
         self.ice_servers = ice_servers
         self.clock = clock
         self.owner = f"{HOSTNAME}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+        _OWNERS_HERE.add(self.owner)
         self._sessions: dict[str, _SessionRecorder] = {}
         self._recording: dict[UUID, _Active] = {}  # rows this process writes (for heartbeats)
         self._tasks: set[asyncio.Task] = set()
@@ -142,6 +145,7 @@ class Recorders:
         await asyncio.gather(*(self.release_id(session_id) for session_id in list(self._sessions)), return_exceptions=True)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
+        _OWNERS_HERE.discard(self.owner)
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
@@ -355,7 +359,7 @@ class Recorders:
             return False
         pid = int(pid_text)
         if pid == os.getpid():
-            return True  # an earlier process that had this process's pid
+            return owner not in _OWNERS_HERE  # else an earlier process that had this process's pid
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
