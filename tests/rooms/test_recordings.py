@@ -24,13 +24,13 @@ from callgrid.db.session import write_session
 from callgrid.rooms.recording.media import WebmWriter, opus_duration_ms, vp8_keyframe_size
 from callgrid.rooms.recording.models import Recording
 from callgrid.rooms.recording.service import HOSTNAME, Recorders
+from callgrid.rooms.recording.storage import LocalRecordingStorage
 from callgrid.webhooks.models import WebhookEvent
 from tests.rooms.conftest import Peer, create_room, join_token, live_url
 from tests.support.recorder_client import start_recorder_peer
 
 # One folder per test process (made when the first recording is written), removed after the module.
 RECORDINGS = Path(tempfile.gettempdir()) / f"callgrid-test-recordings-{os.getpid()}"
-pytestmark = pytest.mark.room_settings(recordings_dir=str(RECORDINGS))
 SMALL = (320, 240)
 
 
@@ -38,6 +38,17 @@ SMALL = (320, 240)
 def _recordings_folder():
     yield
     shutil.rmtree(RECORDINGS, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _recordings_in_the_folder(app):
+    """The rooms tests' app (kept across tests: no app of its own, no pool of its own) writes
+    and reads recordings in RECORDINGS while a test here runs."""
+    storage = LocalRecordingStorage(RECORDINGS)
+    before = app.state.recording_storage, app.state.recorders.storage
+    app.state.recording_storage = app.state.recorders.storage = storage
+    yield
+    app.state.recording_storage, app.state.recorders.storage = before
 
 
 async def recordings(tenant, room_id: str) -> list[dict]:
