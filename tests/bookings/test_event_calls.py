@@ -764,3 +764,56 @@ async def test_a_deleted_event_types_bookings_stand_and_can_be_cancelled_but_not
     assert_problem(await tenant.client.post(f"{BASE}/1/reschedule", json={"dateTime": "2030-01-02T10:00:00Z"}),
                    409, "eventId")
     assert created(await tenant.client.post(f"{BASE}/1/cancel", json={}), "Event call cancelled", 200)["eventId"] == 1
+
+
+# --- at once ---------------------------------------------------------------------------------
+
+
+async def test_two_bookings_at_once_for_the_last_free_host_give_one_201_and_one_409(app, tenant, intro):
+    import asyncio
+
+    answers = await asyncio.gather(*(book(tenant, dateTime=WED_9, eventId=1, email=f"p{n}@example.com") for n in range(2)))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    assert await counts(app) == (1, 1, 1)
+
+
+async def test_two_bookings_at_once_with_two_free_hosts_get_different_hosts(app, tenant):
+    import asyncio
+
+    ann, ben = await add_host(tenant, "Ann"), await add_host(tenant, "Ben")
+    await add_event_type(tenant, [ann, ben])
+    answers = await asyncio.gather(*(book(tenant, dateTime=WED_9, eventId=1, email=f"p{n}@example.com") for n in range(3)))
+    assert sorted(r.status_code for r in answers) == [201, 201, 409], [r.text for r in answers]
+    assert sorted(r.json()["data"]["eventCall"]["data"]["closerName"] for r in answers if r.status_code == 201) == ["Ann", "Ben"]
+    assert sorted(r.json()["data"]["eventCall"]["data"]["id"] for r in answers if r.status_code == 201) == [1, 2]
+
+
+async def test_two_cancels_at_once_give_one_200_and_one_409(tenant, intro):
+    import asyncio
+
+    created(await book(tenant, dateTime=WED_9, eventId=1))
+    answers = await asyncio.gather(*(tenant.client.post(f"{BASE}/1/cancel", json={"reason": f"r{n}"}) for n in range(2)))
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+    winner = [r for r in answers if r.status_code == 200][0].json()["data"]["eventCall"]["data"]["cancelReason"]
+    assert created(await tenant.client.get(f"{BASE}/1"), "Event call found", 200)["cancelReason"] == winner
+
+
+async def test_a_cancel_and_a_reschedule_at_once_leave_one_outcome(app, tenant, intro):
+    import asyncio
+
+    created(await book(tenant, dateTime=WED_9, eventId=1))
+    cancel, move = await asyncio.gather(
+        tenant.client.post(f"{BASE}/1/cancel", json={}),
+        tenant.client.post(f"{BASE}/1/reschedule", json={"dateTime": "2030-01-02T10:00:00Z"}),
+    )
+    assert sorted((cancel.status_code, move.status_code)) in ([200, 409], [201, 409]), (cancel.text, move.text)
+    status = created(await tenant.client.get(f"{BASE}/1"), "Event call found", 200)["bookingStatus"]
+    assert status == ("cancelled" if cancel.status_code == 200 else "rescheduled")
+    assert (await counts(app))[1] == (1 if cancel.status_code == 200 else 2)
+
+
+async def test_null_names_are_not_given(tenant, intro):
+    data = created(await book(tenant, dateTime=WED_9, eventId=1, firstName=None, lastName=None))
+    contact = (await tenant.client.get("/api/v1/contacts")).json()["items"][0]
+    assert (contact["first_name"], contact["last_name"]) == ("", "")
+    assert data["contactId"] == contact["number"]

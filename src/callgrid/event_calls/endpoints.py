@@ -33,7 +33,7 @@ def _invitee(body: EventCallCreate, request: Request) -> service.Invitee:
         raise BadRequest("give contactId, or the invitee's email or phoneNumber", field="email")
     return service.Invitee(
         contact_number=body.contactId, email=body.email or None, phone=phone,
-        first_name=body.firstName, last_name=body.lastName,
+        first_name=body.firstName or "", last_name=body.lastName or "",
     )
 
 

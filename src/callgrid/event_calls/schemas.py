@@ -55,8 +55,9 @@ class EventCallCreate(StrictModel):
     contactId: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
     email: Annotated[str, BeforeValidator(_strip), Field(max_length=255)] | None = None
     phoneNumber: Annotated[str, BeforeValidator(_strip), Field(max_length=32)] | None = None
-    firstName: Name = ""
-    lastName: Name = ""
+    # null is "not given", as for email and phoneNumber.
+    firstName: Name | None = ""
+    lastName: Name | None = ""
     eventId: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
     linkPrefix: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
