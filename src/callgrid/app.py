@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from callgrid.api_keys import router as api_keys_router
+from callgrid.removals import router as removals_router
 from callgrid.appointments.endpoints import router as appointments_router
 from callgrid.bookings.endpoints import router as event_types_router
 from callgrid.bookings.pages import router as booking_pages_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(directory_router)
     app.include_router(tenancy_router)
     app.include_router(api_keys_router)
+    app.include_router(removals_router)
     app.include_router(video_calls_router)
     app.include_router(appointments_router)
     app.include_router(webhooks_router)

@@ -34,6 +34,7 @@ async def create_organization_with_owner(
         email=owner_email or f"owner@{organization.slug}.invalid",
         timezone="UTC",
         working_hours={},
+        user_slug=organization.slug,
     )
     session.add(host)
     await session.flush()

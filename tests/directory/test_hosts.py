@@ -17,7 +17,8 @@ async def create_host(tenant, **fields) -> dict:
 async def test_create_answers_the_host(tenant):
     host = await create_host(tenant, timezone="Asia/Calcutta", working_hours=HOURS)
     assert set(host) == {
-        "id", "number", "name", "email", "timezone", "working_hours", "date_overrides", "created_at", "updated_at"
+        "id", "number", "name", "email", "timezone", "working_hours", "date_overrides", "created_at", "updated_at",
+        "user_slug", "phone", "dial_code", "profile_pic_url", "country", "currency", "is_deactivated",
     }
     assert host["number"] == 2  # the owner host is 1
     assert host["name"] == "Priya"

@@ -22,7 +22,8 @@ async def test_create_and_get(tenant):
         tenant, title="Introduction to Coding", price=500, description="A guide.", recurring_type="monthly", no_of_days=30
     )
     assert set(product) == {
-        "id", "creator_id", "title", "price", "description", "recurring_type", "no_of_days", "created_at", "updated_at"
+        "id", "creator_id", "title", "price", "description", "recurring_type", "no_of_days", "created_at", "updated_at",
+        "affiliate_enabled",
     }
     assert product["creator_id"] == tenant.host_id
     assert product["title"] == "Introduction to Coding"

@@ -42,6 +42,14 @@ async def test_a_call_has_the_seed_fields(tenant):
     assert creator["name"] == "Acme"
     assert "@" in creator["email"]
     assert creator["host"] == "callgrid.test"
+    # The seed's other fields, from the host's profile (empty for the owner made with the
+    # organization) and its completed calls (none yet: first of everyone, as everyone is).
+    assert {k: creator[k] for k in ("userSlug", "phone", "dialCode", "profilePicUrl", "country", "currency")} == {
+        "userSlug": "acme", "phone": None, "dialCode": None, "profilePicUrl": None, "country": None, "currency": None,
+    }
+    assert (creator["isDeactivated"], creator["onboarding"]) == (False, "creator_pending")
+    assert creator["score"] == {"lifetime": 0, "month": 0, "week": 0}
+    assert creator["leaderboardRank"] == {"lifetime": 1, "month": 1, "week": 1}
     product = call["mango"]
     assert product["_id"] == mango
     assert product["creator"] == tenant.host_id
@@ -50,11 +58,14 @@ async def test_a_call_has_the_seed_fields(tenant):
     assert product["description"] == "A guide."
     assert product["recurringType"] == "MONTHLY"
     assert product["noOfDays"] == 30
+    assert product["affiliateEnabled"] is False
     assert TIMESTAMP.match(product["createdAt"]) and TIMESTAMP.match(product["updatedAt"])
     # One call reads the same through GET /{id}, whose detail adds the host's own link.
     one = (await tenant.client.get(f"{BASE}/{created['_id']}")).json()
     assert one.pop("hostMeetingUrl").startswith(f"http://callgrid.test/rooms/{created['_id']}?token=")
-    assert one == call
+    # (The creator's score and rank are the list's.)
+    listed_creator = {k: v for k, v in call["creator"].items() if k not in ("score", "leaderboardRank")}
+    assert one == {**call, "creator": listed_creator}
 
 
 async def test_calls_group_by_start_date_at_the_timezone_offset(tenant, mango):

@@ -1,6 +1,6 @@
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from callgrid.db.session import ReadSession, WriteSession
 from callgrid.directory import repository, service
@@ -15,6 +15,8 @@ from callgrid.directory.schemas import (
     ProductRead,
     SubscriberAdd,
 )
+from callgrid.kit.clock import Now
+from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy.auth import CurrentPrincipal
 
@@ -58,6 +60,17 @@ async def get_contact(contact_id: UUID, principal: CurrentPrincipal, session: Re
     return await service.get_or_404(session, Contact, principal.organization_id, contact_id, "contact")
 
 
+@router.delete(
+    "/contacts/{contact_id}", status_code=204, response_class=Response, summary="Delete a contact (its history is kept)",
+    responses={404: {"description": "No contact with that id"}},
+)
+async def delete_contact(contact_id: str, principal: CurrentPrincipal, session: WriteSession, now: Now) -> Response:
+    """Kept for the calls they took part in; gone from lists and gets, their subscriptions end
+    and their email is free for a new contact."""
+    await service.delete_contact(session, principal.organization_id, parse_id(contact_id, what="contact", field="contact_id"), now=now)
+    return Response(status_code=204)
+
+
 @router.post("/products", status_code=201, response_model=ProductRead)
 async def create_product(body: ProductCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_product(session, principal.organization_id, principal.host_id, body)
@@ -72,6 +85,17 @@ async def list_products(params: PageQuery, principal: CurrentPrincipal, session:
 @router.get("/products/{product_id}", response_model=ProductRead)
 async def get_product(product_id: UUID, principal: CurrentPrincipal, session: ReadSession):
     return await service.get_or_404(session, Product, principal.organization_id, product_id, "product")
+
+
+@router.delete(
+    "/products/{product_id}", status_code=204, response_class=Response, summary="Delete a product (its history is kept)",
+    responses={404: {"description": "No product with that id"}},
+)
+async def delete_product(product_id: str, principal: CurrentPrincipal, session: WriteSession, now: Now) -> Response:
+    """Kept for its calls, which still show it; gone from lists and gets, and no longer chosen
+    for a new video call (`mango`) or a new subscriber."""
+    await service.delete_product(session, principal.organization_id, parse_id(product_id, what="product", field="product_id"), now=now)
+    return Response(status_code=204)
 
 
 @router.post("/products/{product_id}/subscribers", status_code=201, response_model=ContactRead)

@@ -10,22 +10,37 @@ from callgrid.directory.models import Contact, Host, Subscription
 M = TypeVar("M", bound=Base)
 
 
-async def get(session: AsyncSession, model: type[M], organization_id: UUID, id: UUID) -> M | None:
-    """A row of the organization; another organization's id reads as missing."""
-    return (
-        await session.execute(select(model).where(model.id == id, model.organization_id == organization_id))
-    ).scalar_one_or_none()
+def _live(model):
+    """Hosts, contacts and products that were deleted are kept (for the calls they held) and
+    read as missing everywhere else."""
+    deleted_at = getattr(model, "deleted_at", None)
+    return [] if deleted_at is None else [deleted_at.is_(None)]
+
+
+async def get(session: AsyncSession, model: type[M], organization_id: UUID, id: UUID, *, for_update: bool = False) -> M | None:
+    """A row of the organization; another organization's id, or a deleted row, reads as missing."""
+    statement = select(model).where(model.id == id, model.organization_id == organization_id, *_live(model))
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 def list_of(model: type[M], organization_id: UUID) -> Select:
-    return select(model).where(model.organization_id == organization_id).order_by(model.created_at, model.id)
+    return (
+        select(model)
+        .where(model.organization_id == organization_id, *_live(model))
+        .order_by(model.created_at, model.id)
+    )
 
 
 def subscribers_of(organization_id: UUID, product_id: UUID) -> Select:
     return (
         select(Contact)
         .join(Subscription, Subscription.contact_id == Contact.id)
-        .where(Subscription.organization_id == organization_id, Subscription.product_id == product_id)
+        .where(
+            Subscription.organization_id == organization_id, Subscription.product_id == product_id,
+            Contact.deleted_at.is_(None),
+        )
         .order_by(Subscription.created_at, Subscription.id)
     )
 

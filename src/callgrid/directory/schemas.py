@@ -1,12 +1,13 @@
 import re
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from callgrid.kit.models import StrictModel
+from callgrid.kit.timestamps import UtcTimestamp
 from callgrid.validation import Email, Phone, TimezoneName
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -37,6 +38,25 @@ DateOverrides = Annotated[dict[str, Annotated[list[TimeRange], Field(max_length=
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
+def _web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _upper(value):
+    return value.upper() if isinstance(value, str) else value
+
+
+# The host's profile, as the video-calls API's `creator` shows it (its seed's fields).
+UserSlug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                                description="lowercase letters, digits and single dashes; default: from the name")]
+PictureUrl = Annotated[str, Field(max_length=2048), AfterValidator(_web_url)]
+Country = Annotated[str, Field(min_length=1, max_length=64, description="the country's name, e.g. India")]
+Currency = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. INR")]
+
+
 class HostCreate(StrictModel):
     name: Name
     email: Email
@@ -46,6 +66,12 @@ class HostCreate(StrictModel):
         description="Empty: Monday to Friday 09:00-17:00 in `timezone`; otherwise exactly the days given",
     )
     date_overrides: DateOverrides = Field(default_factory=dict, description="`[]` is a day off")
+    user_slug: UserSlug | None = None
+    phone: Phone | None = Field(None, description="international form (`+919876543210`), stored as E.164")
+    profile_pic_url: PictureUrl | None = None
+    country: Country | None = None
+    currency: Currency | None = None
+    is_deactivated: StrictBool = False
 
 
 class HostUpdate(StrictModel):
@@ -54,6 +80,13 @@ class HostUpdate(StrictModel):
     timezone: TimezoneName | None = None
     working_hours: WorkingHours | None = None
     date_overrides: DateOverrides | None = None
+    # Profile: null clears a field.
+    user_slug: UserSlug | None = None
+    phone: Phone | None = None
+    profile_pic_url: PictureUrl | None = None
+    country: Country | None = None
+    currency: Currency | None = None
+    is_deactivated: StrictBool | None = None
 
 
 class HostRead(BaseModel):
@@ -65,8 +98,15 @@ class HostRead(BaseModel):
     timezone: str
     working_hours: dict[str, list[TimeRange]]
     date_overrides: dict[str, list[TimeRange]]
-    created_at: datetime
-    updated_at: datetime
+    user_slug: str | None
+    phone: str | None
+    dial_code: str | None = Field(description="the phone's country calling code, e.g. +91")
+    profile_pic_url: str | None
+    country: str | None
+    currency: str | None
+    is_deactivated: bool
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class ContactCreate(StrictModel):
@@ -90,7 +130,7 @@ class ContactRead(BaseModel):
     phone: str | None
     first_name: str
     last_name: str
-    created_at: datetime
+    created_at: UtcTimestamp
 
 
 RecurringType = Literal["ONETIME", "DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALFYEARLY", "YEARLY"]
@@ -102,6 +142,7 @@ class ProductCreate(StrictModel):
     description: Annotated[str, Field(max_length=10_000)] = ""
     recurring_type: RecurringType = "ONETIME"
     no_of_days: Annotated[int | None, Field(ge=0, le=36_600)] = None
+    affiliate_enabled: StrictBool = False
 
     @field_validator("recurring_type", mode="before")
     @classmethod
@@ -118,8 +159,9 @@ class ProductRead(BaseModel):
     description: str
     recurring_type: str
     no_of_days: int | None
-    created_at: datetime
-    updated_at: datetime
+    affiliate_enabled: bool
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class SubscriberAdd(StrictModel):

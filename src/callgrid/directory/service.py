@@ -1,6 +1,9 @@
+import re
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+import phonenumbers
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.directory import repository
@@ -40,11 +43,29 @@ def _checked_hours(working_hours: dict, date_overrides: dict) -> tuple[dict, dic
     return working_hours, dict(sorted(date_overrides.items()))
 
 
+PROFILE = ("user_slug", "phone", "profile_pic_url", "country", "currency", "is_deactivated")
+
+
+def slug_of(name: str) -> str | None:
+    """`Ada Lovelace` -> `ada-lovelace` (None when nothing of the name is left)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-") or None
+
+
+def dial_code(phone: str | None) -> str | None:
+    """The country calling code of an E.164 number: `+919876543210` -> `+91`."""
+    if not phone:
+        return None
+    return f"+{phonenumbers.parse(phone, None).country_code}"
+
+
 async def create_host(session: AsyncSession, organization_id: UUID, data: HostCreate) -> Host:
     await _ensure_email_free(session, organization_id, data.email)
     working_hours, date_overrides = _checked_hours(data.working_hours, data.date_overrides)
     host = Host(organization_id=organization_id, name=data.name, email=data.email, timezone=data.timezone,
-                working_hours=working_hours, date_overrides=date_overrides)
+                working_hours=working_hours, date_overrides=date_overrides,
+                user_slug=data.user_slug or slug_of(data.name), phone=data.phone, dial_code=dial_code(data.phone),
+                profile_pic_url=data.profile_pic_url, country=data.country, currency=data.currency,
+                is_deactivated=data.is_deactivated)
     session.add(host)
     await session.flush()
     return host
@@ -53,9 +74,11 @@ async def create_host(session: AsyncSession, organization_id: UUID, data: HostCr
 async def update_host(session: AsyncSession, organization_id: UUID, host_id: UUID, data: HostUpdate) -> Host:
     host = await get_or_404(session, Host, organization_id, host_id, "host")
     changes = data.model_dump(exclude_unset=True)
-    for name in ("name", "email", "timezone", "working_hours", "date_overrides"):
+    for name in ("name", "email", "timezone", "working_hours", "date_overrides", "is_deactivated"):
         if changes.get(name) is None and name in changes:
             changes.pop(name)
+    if "phone" in changes:  # (null clears the profile's fields)
+        changes["dial_code"] = dial_code(changes["phone"])
     if "email" in changes:
         await _ensure_email_free(session, organization_id, changes["email"], except_id=host.id)
     if "working_hours" in changes or "date_overrides" in changes:
@@ -92,6 +115,29 @@ async def create_product(session: AsyncSession, organization_id: UUID, creator_i
     session.add(product)
     await session.flush()
     return product
+
+
+async def delete_contact(session: AsyncSession, organization_id: UUID, contact_id: UUID, *, now: datetime) -> None:
+    """Kept for the calls they took part in, gone from lists and gets; their subscriptions end
+    and their email is free for a new contact."""
+    contact = await repository.get(session, Contact, organization_id, contact_id, for_update=True)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}", field="contact_id")
+    contact.deleted_at = now
+    contact.updated_at = now
+    await session.execute(delete(Subscription).where(Subscription.contact_id == contact.id))
+    await session.flush()
+
+
+async def delete_product(session: AsyncSession, organization_id: UUID, product_id: UUID, *, now: datetime) -> None:
+    """Kept for its calls (which still show it), gone from lists and gets: no new call, no new
+    subscriber. Its calls already planned stay as they are."""
+    product = await repository.get(session, Product, organization_id, product_id, for_update=True)
+    if product is None:
+        raise NotFound(f"no product with id {product_id}", field="product_id")
+    product.deleted_at = now
+    product.updated_at = now
+    await session.flush()
 
 
 async def subscribe(session: AsyncSession, organization_id: UUID, product_id: UUID, contact_id: UUID) -> Contact:

@@ -1,8 +1,9 @@
 """/api/v1/whitelabel-domains: the host names an organization serves its pages under."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy import repository, service
 from callgrid.tenancy.auth import CurrentPrincipal
@@ -21,3 +22,14 @@ async def add_domain(body: DomainCreate, principal: CurrentPrincipal, session: W
 async def list_domains(params: PageQuery, principal: CurrentPrincipal, session: ReadSession):
     rows, total = await fetch_page(session, repository.domains_of(principal.organization_id), params.offset, params.page_size)
     return Page.of([DomainRead.model_validate(r) for r in rows], total, params)
+
+
+@router.delete(
+    "/whitelabel-domains/{domain_id}", status_code=204, response_class=Response, summary="Remove a white-label host name",
+    responses={404: {"description": "No white-label domain with that id"}},
+)
+async def remove_domain(domain_id: str, principal: CurrentPrincipal, session: WriteSession) -> Response:
+    """The host name no longer brands the video-calls API's links (an `x-whitelabel-host` naming
+    it is then taken as any other host name)."""
+    await service.remove_domain(session, principal.organization_id, parse_id(domain_id, what="white-label domain", field="domain_id"))
+    return Response(status_code=204)

@@ -2,6 +2,7 @@ import re
 from datetime import datetime
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.errors import BadRequest, Conflict, NotFound
@@ -71,3 +72,15 @@ async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainC
     session.add(domain)
     await session.flush()
     return domain
+
+
+async def remove_domain(session: AsyncSession, organization_id: UUID, domain_id: UUID) -> None:
+    domain = (
+        await session.execute(
+            select(WhitelabelDomain).where(WhitelabelDomain.id == domain_id, WhitelabelDomain.organization_id == organization_id)
+        )
+    ).scalar_one_or_none()
+    if domain is None:
+        raise NotFound(f"no white-label domain with id {domain_id}", field="domain_id")
+    await session.delete(domain)
+    await session.flush()

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from callgrid.calls import scheduling
 from callgrid.calls.conflicts import OverlapConflict
+from callgrid.calls.scores import ScoreBoard
 from callgrid.db.session import ReadSession, WriteSession, read_session
 from callgrid.errors import BadRequest, Conflict
 from callgrid.kit.clock import Now
@@ -151,6 +152,7 @@ async def check_availability(
 
 @router.get("", summary="List video calls grouped by date", response_model=None, responses={200: {"model": VideoCallPage}})
 async def list_video_calls(
+    request: Request,
     principal: CurrentPrincipal,
     session: ReadSession,
     renderer: Rendering,
@@ -184,9 +186,21 @@ async def list_video_calls(
         limit=limit,
     )
     groups: dict[str, list[dict[str, Any]]] = {}
+    standings: dict = {}
+    if rows:
+        # The creators' scores and ranks by completed calls (computed at most once a minute).
+        scores = await _score_board(request).of(session, principal.organization_id, renderer.now)
+        standings = {host.id: scores.standing(host.id) for _, host, _ in rows}
     for call, host, product in rows:
-        groups.setdefault(renderer.local_date(call), []).append(renderer.call(call, host, product))
+        groups.setdefault(renderer.local_date(call), []).append(renderer.call(call, host, product, standings[host.id]))
     return {"total": total, "data": [{"date": date, "calls": calls_} for date, calls_ in groups.items()]}
+
+
+def _score_board(request: Request) -> ScoreBoard:
+    board = getattr(request.app.state, "score_board", None)
+    if board is None:
+        board = request.app.state.score_board = ScoreBoard()
+    return board
 
 
 def _product_ids(mangoes: str | None):

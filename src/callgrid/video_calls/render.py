@@ -1,13 +1,16 @@
 """Domain objects into the video-calls API's JSON (the seed's names and types)."""
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from fastapi.responses import JSONResponse
 
 from callgrid.calls.conflicts import ConflictReport
 from callgrid.calls.models import Call
+from callgrid.calls.scores import Standing
 from callgrid.calls.status import call_status
 from callgrid.directory.models import Host, Product
 from callgrid.kit.timestamps import utc_millis
@@ -43,6 +46,25 @@ FIELD_NAMES = {
 
 
 timestamp = utc_millis
+
+
+@lru_cache(maxsize=4096)
+def national_number(phone: str | None) -> int | None:
+    """The seed's `phone` is the number without its country code, as a number: `+919876543210`
+    -> `9876543210` (its `dialCode` is `+91`)."""
+    if not phone:
+        return None
+    try:
+        return phonenumbers.parse(phone, None).national_number
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def onboarding(host: Host) -> str:
+    """`creator_completed` once the host's profile has its slug, phone, country and currency;
+    `creator_pending` until then."""
+    complete = all(getattr(host, name, None) for name in ("user_slug", "phone", "country", "currency"))
+    return "creator_completed" if complete else "creator_pending"
 
 
 def meeting_range(call: Call) -> str:
@@ -128,14 +150,28 @@ class Renderer:
     def local_date(self, call: Call) -> str:
         return (call.starts_at + self.offset).date().isoformat()
 
-    def creator(self, host: Host) -> dict[str, Any]:
-        return {
+    def creator(self, host: Host, standing: Standing | None = None) -> dict[str, Any]:
+        """The host as the seed's `creator`, from the host's profile; with `standing` (the list),
+        its score and rank by completed calls (callgrid.calls.scores)."""
+        creator = {
             "_id": str(host.id),
             "name": host.name,
             "email": host.email,
             "host": self.dashboard_host,
             "timezone": host.timezone,
+            "userSlug": host.user_slug,
+            "phone": national_number(host.phone),
+            "dialCode": host.dial_code,
+            "profilePicUrl": host.profile_pic_url,
+            "country": host.country,
+            "currency": host.currency,
+            "isDeactivated": bool(host.is_deactivated),
+            "onboarding": onboarding(host),
         }
+        if standing is not None:
+            creator["score"] = standing.score
+            creator["leaderboardRank"] = standing.rank
+        return creator
 
     @staticmethod
     def mango(product: Product | None) -> dict[str, Any] | None:
@@ -149,11 +185,12 @@ class Renderer:
             "description": product.description,
             "recurringType": product.recurring_type,
             "noOfDays": product.no_of_days,
+            "affiliateEnabled": bool(product.affiliate_enabled),
             "createdAt": timestamp(product.created_at),
             "updatedAt": timestamp(product.updated_at),
         }
 
-    def call(self, call: Call, host: Host, product: Product | None) -> dict[str, Any]:
+    def call(self, call: Call, host: Host, product: Product | None, standing: Standing | None = None) -> dict[str, Any]:
         return {
             "_id": str(call.id),
             "title": call.title,
@@ -165,7 +202,7 @@ class Renderer:
             "platform": "callgrid",
             "meetingUrl": self.meeting_url(call),
             "whitelabelHost": self.whitelabel_host,
-            "creator": self.creator(host),
+            "creator": self.creator(host, standing),
             "mango": self.mango(product),
             "groupId": str(call.series_id) if call.series_id else None,
             "timezoneName": call.timezone,

@@ -16,7 +16,11 @@ _PRODUCT_WITH_HOST = (
     select(_PRODUCTS, _HOSTS)
     .select_from(_PRODUCTS)
     .outerjoin(_HOSTS, _HOSTS.c.id == bindparam("host_id", type_=_HOSTS.c.id.type))
-    .where(_PRODUCTS.c.id == bindparam("product_id"), _PRODUCTS.c.organization_id == bindparam("organization_id"))
+    .where(
+        _PRODUCTS.c.id == bindparam("product_id"),
+        _PRODUCTS.c.organization_id == bindparam("organization_id"),
+        _PRODUCTS.c.deleted_at.is_(None),  # a deleted product is kept for its calls, not chosen for new ones
+    )
     .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
 _PRODUCT_KEYS = tuple(column.key for column in _PRODUCTS.c)
