@@ -17,7 +17,7 @@ from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.kit.ids import parse_id
 from callgrid.kit.timestamps import utc_millis
 from callgrid.rooms import actions, render, repository
-from callgrid.rooms.models import MemberType, Room, RoomMember, RoomSource, RoomType
+from callgrid.rooms.models import MemberType, Room, RoomEvent, RoomMember, RoomSource, RoomType
 from callgrid.rooms.schemas import JoinTokenCreate, MemberIn, RoomCreate, RoomUpdate
 from callgrid.rooms.tokens import RoomSigner
 from callgrid.webhooks.events import EventType, emit
@@ -167,6 +167,8 @@ async def mark_terminated(
     current = await view(session, room)
     data = render.room(room, members_count=current.members_count, public_url=public_url, webhook=current.webhook)
     await emit(session, room.organization_id, EventType.ROOM_TERMINATED, data)
+    # The end in the room's timeline (callgrid.rooms.timeline), with the change: once, however it ended.
+    session.add(RoomEvent(id=new_id(), room_id=room.id, at=now, type="room_terminated", data={"reason": reason}))
     return True
 
 
