@@ -20,6 +20,13 @@ ROUTES = [
     ("DELETE", f"/api/v1/products/{MISSING}/subscribers/{MISSING}", None),
     ("POST", "/api/v1/whitelabel-domains", {"hostname": "x.example.com"}),
     ("GET", "/api/v1/whitelabel-domains", None),
+    ("DELETE", f"/api/v1/whitelabel-domains/{MISSING}", None),
+    ("DELETE", f"/api/v1/hosts/{MISSING}", None),
+    ("DELETE", f"/api/v1/contacts/{MISSING}", None),
+    ("DELETE", f"/api/v1/products/{MISSING}", None),
+    ("GET", "/api/v1/api-keys", None),
+    ("POST", "/api/v1/api-keys", {"name": "x"}),
+    ("DELETE", f"/api/v1/api-keys/{MISSING}", None),
 ]
 
 
