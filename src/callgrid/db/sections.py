@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, ResourceClosedError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
 
@@ -45,12 +45,8 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
     appointment's call and its participants are one transaction), the section runs inside
     it. `after_commit` runs once the section's changes are committed: at once in the first
     case, at the session's commit in the second."""
-    engine = session.bind  # the AsyncEngine
     if not session.in_transaction():
-        if engine.dialect.name == "sqlite":
-            result = await _run_on_driver_thread(engine, section)
-        else:
-            result = await _run_on_asyncpg(engine, section)
+        result = await run_transaction(session.bind, section)
         if after_commit is not None:
             after_commit()
         return result
@@ -69,13 +65,25 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
         return stop.value
 
 
+async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
+    """`section` as a transaction of its own on `engine` (on SQLite, the write engine: its
+    one connection is where writers wait for their turn), committed when it returns."""
+    if engine.dialect.name == "sqlite":
+        return await _run_on_driver_thread(engine, section)
+    return await _run_on_asyncpg(engine, section)
+
+
 async def read_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> list[tuple]:
     """The rows of one query, read on its own when the session has not begun (one statement
     reads a consistent snapshot by itself): on SQLite in one call on the driver's thread,
     elsewhere without a transaction around it. In the session's transaction otherwise."""
-    engine = session.bind
     if session.in_transaction():
         return [tuple(row) for row in (await session.execute(statement, parameters)).all()]
+    return await read_engine_rows(session.bind, statement, parameters)
+
+
+async def read_engine_rows(engine: AsyncEngine, statement: Executable, parameters: dict[str, Any] | None = None) -> list[tuple]:
+    """`read_rows` without a session: the rows of one query on a connection of `engine`'s pool."""
     if engine.dialect.name == "sqlite":
         async with _pooled(engine) as driver:
             return await driver._execute(_execute, driver._conn, engine.dialect, statement, parameters)

@@ -143,3 +143,11 @@ def read_session(target: Database | async_sessionmaker) -> AsyncSession:
     """A read session outside a request (use as `async with`)."""
     database = target if isinstance(target, Database) else _by_sessionmaker.get(target)
     return database.read() if database is not None else target()
+
+
+def write_engine(target: Database | async_sessionmaker) -> AsyncEngine:
+    """The engine whose transactions write (`db.sections.run_transaction`), outside a request:
+    the database's write engine (on SQLite its one write connection, where every writer of the
+    process waits for its turn); for any other session maker, its own engine."""
+    database = target if isinstance(target, Database) else _by_sessionmaker.get(target)
+    return database.write_engine if database is not None else target.kw["bind"]

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
-from sqlalchemy import delete, exists, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from callgrid.config import Settings
-from callgrid.db.base import new_id, utcnow
+from callgrid.db.base import UTCDateTime, new_id, utcnow
 from callgrid.db.engine import is_sqlite
-from callgrid.db.session import write_session
+from callgrid.db.sections import Section, read_engine_rows, run_transaction
+from callgrid.db.session import write_engine, write_session
 from callgrid.observability.metrics import delivery_outcome
 from callgrid.webhooks.models import DeliveryState, EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from callgrid.webhooks.notify import notifier
@@ -182,25 +183,14 @@ class DeliveryWorker:
             task.add_done_callback(self._inflight.discard)
 
     # --- read-only checks, so an idle worker never takes SQLite's write lock (SQLite only) ---
+    # Each is one statement on a pooled connection (db.sections): one trip to the driver's
+    # thread on SQLite, where a session's BEGIN, execute, fetch and ROLLBACK took four or more.
 
     async def _has_undispatched(self) -> bool:
-        async with self.sessionmaker() as session:
-            row = await session.execute(select(WebhookEvent.id).where(WebhookEvent.dispatched_at.is_(None)).limit(1))
-            return row.first() is not None
+        return bool(await read_engine_rows(self.sessionmaker.kw["bind"], _ANY_UNDISPATCHED))
 
     async def _has_due(self) -> bool:
-        async with self.sessionmaker() as session:
-            row = await session.execute(
-                select(WebhookDelivery.id)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(
-                    WebhookDelivery.state == PENDING,
-                    WebhookDelivery.next_attempt_at <= utcnow(),
-                    WebhookEndpoint.enabled.is_(True),
-                )
-                .limit(1)
-            )
-            return row.first() is not None
+        return bool(await read_engine_rows(self.sessionmaker.kw["bind"], _ANY_DUE, {"now": utcnow()}))
 
     def _writing(self):
         """A session whose transaction writes (SQLite: `BEGIN IMMEDIATE`, in turn with this
@@ -217,71 +207,57 @@ class DeliveryWorker:
         """`dispatch`; and when the first attempt is due at once, up to `claim` of the new
         deliveries are created already claimed by this worker (as `claim` would, a lease and a
         token): one transaction fewer between an event's commit and its first attempt.
-        Returns (events handled, jobs claimed). Core statements and plain rows: no ORM objects
-        on the worker's hot path."""
-        async with self._writing() as session:
-            events = (
-                await session.execute(
-                    select(*EVENT_COLUMNS)
-                    .where(WebhookEvent.dispatched_at.is_(None))
-                    .order_by(WebhookEvent.created_at, WebhookEvent.id)
-                    .limit(DISPATCH_BATCH)
-                    .with_for_update(skip_locked=True)
+        Returns (events handled, jobs claimed). One write section (db.sections): on SQLite a
+        single trip to the write connection's thread, on PostgreSQL a statement per round
+        trip; plain rows, no session, no ORM objects on the worker's hot path."""
+        return await run_transaction(write_engine(self.sessionmaker), self._fan_out_section(claim))
+
+    def _fan_out_section(self, claim: int) -> Section[tuple[int, list[Job]]]:
+        rows = yield _UNDISPATCHED_EVENTS, None
+        if not rows:
+            return 0, []
+        events = [_Columns(EVENT_COLUMNS, row) for row in rows]
+        now = utcnow()
+        by_org: dict[UUID, list] = {}
+        rows = yield _ENDPOINTS_OF_UNDISPATCHED, None
+        for row in rows:
+            endpoint = _Columns(ENDPOINT_COLUMNS, row)
+            by_org.setdefault(endpoint.organization_id, []).append(endpoint)
+        first_due = now + timedelta(seconds=self.schedule[0])
+        if first_due > now:
+            claim = 0
+        token = new_id()
+        deliveries, jobs = [], []
+        for event in events:
+            for endpoint in by_org.get(event.organization_id, ()):
+                if not _wants(endpoint, event):
+                    continue
+                claimed = len(jobs) < claim
+                delivery_id = new_id()
+                deliveries.append(
+                    {
+                        "id": delivery_id,
+                        "organization_id": event.organization_id,
+                        "event_id": event.id,
+                        "endpoint_id": endpoint.id,
+                        "state": DeliveryState.PENDING.value,
+                        "attempts": 0,
+                        "step": 0,
+                        "next_attempt_at": now + self.lease if claimed else first_due,
+                        "lease_token": token if claimed else None,
+                        "last_status": None,
+                        "last_error": None,
+                        "delivered_at": None,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
-            ).all()
-            if not events:
-                await session.rollback()
-                return 0, []
-            now = utcnow()
-            endpoints = (
-                await session.execute(
-                    select(*ENDPOINT_COLUMNS).where(
-                        WebhookEndpoint.organization_id.in_({event.organization_id for event in events}),
-                        WebhookEndpoint.enabled.is_(True),
-                    )
-                )
-            ).all()
-            by_org: dict[UUID, list] = {}
-            for endpoint in endpoints:
-                by_org.setdefault(endpoint.organization_id, []).append(endpoint)
-            first_due = now + timedelta(seconds=self.schedule[0])
-            if first_due > now:
-                claim = 0
-            token = new_id()
-            deliveries, jobs = [], []
-            for event in events:
-                for endpoint in by_org.get(event.organization_id, ()):
-                    if not _wants(endpoint, event):
-                        continue
-                    claimed = len(jobs) < claim
-                    delivery_id = new_id()
-                    deliveries.append(
-                        {
-                            "id": delivery_id,
-                            "organization_id": event.organization_id,
-                            "event_id": event.id,
-                            "endpoint_id": endpoint.id,
-                            "state": DeliveryState.PENDING.value,
-                            "attempts": 0,
-                            "step": 0,
-                            "next_attempt_at": now + self.lease if claimed else first_due,
-                            "lease_token": token if claimed else None,
-                            "last_status": None,
-                            "last_error": None,
-                            "delivered_at": None,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-                    if claimed:
-                        jobs.append(_job(delivery_id, token, event.organization_id, 1, 0, event, endpoint))
-            if deliveries:
-                await session.execute(insert(WebhookDelivery.__table__), deliveries)
-            await session.execute(
-                update(WebhookEvent).where(WebhookEvent.id.in_([event.id for event in events])).values(dispatched_at=now)
-            )
-            await session.commit()
-            return len(events), jobs
+                if claimed:
+                    jobs.append(_job(delivery_id, token, event.organization_id, 1, 0, event, endpoint))
+        if deliveries:
+            yield _INSERT_DELIVERIES, deliveries
+        yield _MARK_DISPATCHED, [{"event_id": event.id, "now": now} for event in events]
+        return len(events), jobs
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -428,6 +404,43 @@ EVENT_COLUMNS = (WebhookEvent.id, WebhookEvent.organization_id, WebhookEvent.typ
                  WebhookEvent.endpoint_id, WebhookEvent.created_at)
 ENDPOINT_COLUMNS = (WebhookEndpoint.id, WebhookEndpoint.organization_id, WebhookEndpoint.url, WebhookEndpoint.headers,
                     WebhookEndpoint.secret, WebhookEndpoint.events, WebhookEndpoint.created_at, WebhookEndpoint.kind)
+
+
+# The fan-out's and the checks' statements, built once (db.sections compiles each once).
+_EVENTS = WebhookEvent.__table__
+_ANY_UNDISPATCHED = select(WebhookEvent.id).where(WebhookEvent.dispatched_at.is_(None)).limit(1)
+_ANY_DUE = (
+    select(WebhookDelivery.id)
+    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .where(
+        WebhookDelivery.state == PENDING,
+        WebhookDelivery.next_attempt_at <= bindparam("now", type_=UTCDateTime()),
+        WebhookEndpoint.enabled.is_(True),
+    )
+    .limit(1)
+)
+_UNDISPATCHED_EVENTS = (
+    select(*EVENT_COLUMNS)
+    .where(WebhookEvent.dispatched_at.is_(None))
+    .order_by(WebhookEvent.created_at, WebhookEvent.id)
+    .limit(DISPATCH_BATCH)
+    .with_for_update(skip_locked=True)
+)
+# The enabled endpoints of every organization with an event not fanned out yet: those of the
+# events just read, and perhaps a few more (events another worker holds), matched by
+# organization in Python.
+_ENDPOINTS_OF_UNDISPATCHED = select(*ENDPOINT_COLUMNS).where(
+    WebhookEndpoint.enabled.is_(True),
+    WebhookEndpoint.organization_id.in_(
+        select(WebhookEvent.organization_id).where(WebhookEvent.dispatched_at.is_(None)).scalar_subquery()
+    ),
+)
+_INSERT_DELIVERIES = insert(WebhookDelivery.__table__)
+_MARK_DISPATCHED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(dispatched_at=bindparam("now", type_=UTCDateTime()))
+)
 
 
 class _Columns:
