@@ -61,10 +61,11 @@ STATUS_TITLES = {
 
 # What pydantic puts in an error's location for the member of a union that was tried
 # (`repeatingDays[0].str`, `.int`, `.function-after[...]`): its own names for types, not fields.
+# Names our bodies also use for fields (`url`, `date`, `time`, ...) are left out: a field is
+# never dropped for looking like a type.
 _TYPE_TAGS = frozenset({
-    "str", "int", "float", "bool", "bytes", "decimal", "none", "date", "datetime", "time", "timedelta", "uuid",
-    "url", "list", "dict", "set", "frozenset", "tuple", "constrained-str", "constrained-int", "constrained-float",
-    "constrained-decimal", "constrained-bytes",
+    "str", "int", "float", "bool", "bytes", "decimal", "none", "timedelta", "frozenset", "tuple",
+    "constrained-str", "constrained-int", "constrained-float", "constrained-decimal", "constrained-bytes",
 })
 _TYPE_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$", re.DOTALL)
 
