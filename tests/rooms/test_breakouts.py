@@ -325,8 +325,9 @@ async def test_when_the_main_room_ends_its_breakouts_end_with_it(tenant, server)
     # Both timelines have the room's end (then the last leaves); the main room's, its breakouts' end.
     main = await until(lambda: timeline_types(tenant, room.id), lambda types: {"room_terminated", "breakout_closed"} <= set(types))
     assert main.index("breakout_opened") < main.index("room_terminated")
-    ended = await until(lambda: timeline_types(tenant, breakout), lambda types: "room_terminated" in types)
-    assert ended[0] == "session_joined" and ended[-1] == "session_left"
+    # (Whichever live runtime of the process ended them wrote the end, on its own clock: tests
+    # hold several on one database, each with its test's clock; so no order is asserted here.)
+    await until(lambda: timeline_types(tenant, breakout), lambda types: {"session_joined", "room_terminated", "session_left"} <= set(types))
 
 
 async def room_of(tenant, room_id: str) -> dict:
