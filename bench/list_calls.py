@@ -64,6 +64,7 @@ from callgrid.db.base import new_id
 from callgrid.db.engine import create_engine, create_sessionmaker, is_sqlite
 from callgrid.db.migrate import upgrade
 from callgrid.directory.models import Contact, Host, Product, Subscription
+from callgrid.tenancy import numbers
 from support import admin, asyncpg_url
 
 VIDEO_CALLS = "/api/v1/external/workshops/video-calls"
@@ -161,6 +162,11 @@ async def make_organization(sessionmaker, engine, rng: random.Random, name: str,
         for product in chosen:
             subscription_rows.append(stamp(now) | {"organization_id": org_id, "product_id": product, "contact_id": row["id"]})
     async with engine.begin() as conn:
+        # Per-organization numbers, taken from the counters as the services take them.
+        for rows, kind in ((host_rows, "hosts"), (contact_rows, "contacts")):
+            last = (await conn.execute(*numbers.take_step(conn.dialect.name, org_id, kind, len(rows)))).scalar_one()
+            for number, row in enumerate(rows, start=last - len(rows) + 1):
+                row["number"] = number
         await conn.execute(insert(Host.__table__), host_rows)
         await conn.execute(insert(Product.__table__), product_rows)
         await conn.execute(insert(Contact.__table__), contact_rows)

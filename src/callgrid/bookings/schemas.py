@@ -1,13 +1,14 @@
 """The management API's event types and slots (`/api/v1/event-types`)."""
 
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, field_validator
 
 from callgrid.kit.models import StrictModel
+from callgrid.kit.timestamps import UtcTimestamp
 from callgrid.scheduling.assignment import Priority
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -109,8 +110,8 @@ class EventTypeOut(BaseModel):
     buffer_before_minutes: int
     buffer_after_minutes: int
     redirect_url: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class SlotOut(BaseModel):
