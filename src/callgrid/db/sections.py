@@ -21,6 +21,8 @@ Statements are compiled once per (statement, parameter names) and their paramete
 by the column types' own bind processors, so a row written here is the row the ORM writes.
 """
 
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -83,13 +85,51 @@ async def read_rows(session: AsyncSession, statement: Executable, parameters: di
 
 
 async def read_engine_rows(engine: AsyncEngine, statement: Executable, parameters: dict[str, Any] | None = None) -> list[tuple]:
-    """`read_rows` without a session: the rows of one query on a connection of `engine`'s pool."""
+    """`read_rows` without a session. For the reads that decide a write (a row or two by an
+    index: microseconds of SQLite's time): on SQLite on a connection of their own in the event
+    loop's thread, else on a connection of `engine`'s pool."""
     if engine.dialect.name == "sqlite":
+        reader = _loop_reader(engine)
+        if reader is not None:
+            try:
+                return _execute(reader, engine.dialect, statement, parameters)
+            except sqlite3.OperationalError:
+                pass  # busy (a WAL reader rarely is), or an error the pooled read will raise again
         async with _pooled(engine) as driver:
             return await driver._execute(_execute, driver._conn, engine.dialect, statement, parameters)
     # PostgreSQL: on asyncpg's connection, without BEGIN and ROLLBACK around it.
     async with _pooled(engine) as driver:
         return await _execute_asyncpg(driver, engine.dialect, statement, parameters)
+
+
+# SQLite: one connection per read engine for `read_engine_rows`, used in the event loop's
+# thread. A point read takes SQLite a few microseconds; the pool's checkout and check-in (two
+# greenlets) and the trip to aiosqlite's thread and back (two thread wake-ups, the GIL handed
+# over twice) took several times that. A WAL reader is not blocked by writers; it does not wait
+# when it is busy (timeout 0: the read goes to the pool instead). Closed when the engine is
+# disposed.
+_LOOP_READERS: "weakref.WeakKeyDictionary[Any, sqlite3.Connection | None]" = weakref.WeakKeyDictionary()
+
+
+def _loop_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
+    sync_engine = engine.sync_engine
+    try:
+        return _LOOP_READERS[sync_engine]
+    except KeyError:
+        pass
+    reader = None
+    database = engine.url.database or ""
+    if database and database != ":memory:" and "mode=memory" not in database:
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        reader = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "check_same_thread": False, "timeout": 0})
+
+        @event.listens_for(sync_engine, "engine_disposed")
+        def _close(_engine) -> None:
+            _LOOP_READERS.pop(sync_engine, None)
+            reader.close()
+
+    _LOOP_READERS[sync_engine] = reader
+    return reader
 
 
 def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
