@@ -27,6 +27,7 @@ async def test_video_calls_over_http(server):
         assert denied.status_code == 401
         assert denied.json() == {
             "code": 401, "type": "Unauthorized", "statusMessage": "UNAUTHORIZED", "message": "invalid token", "success": False,
+            "requestId": denied.headers["x-request-id"],
         }
 
         product = (await client.post("/api/v1/products", json={"title": "Coding 101", "price": 500})).json()
