@@ -199,7 +199,10 @@ async def _execute_asyncpg(driver, dialect: Dialect, statement: Executable, para
     if not parameters:
         return []
     compiled = _compile(statement, dialect, tuple(parameters[0]))
-    await driver.executemany(compiled.sql, [compiled.parameters(item) for item in parameters])
+    if len(parameters) == 1:  # asyncpg's execute costs a third less than executemany of one row
+        await driver.execute(compiled.sql, *compiled.parameters(parameters[0]))
+    else:
+        await driver.executemany(compiled.sql, [compiled.parameters(item) for item in parameters])
     return []
 
 

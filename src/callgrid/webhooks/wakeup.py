@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
 from callgrid.config import Settings
 from callgrid.webhooks.events import wake_after_commit
@@ -129,17 +130,18 @@ async def _after_commits(what: str, send: Callable[[], Awaitable[None]]) -> None
 
 async def _notify_postgresql(engine: AsyncEngine) -> None:
     async def send() -> None:
-        connection = await engine.connect()
+        # On asyncpg's connection, checked out of the pool without a SQLAlchemy connection
+        # around it (sent after nearly every create under load: the layer cost more than the
+        # round trip), outside any transaction: autocommit, one round trip, nothing for the
+        # pool to roll back when the connection goes back.
+        pooled = await engine.raw_connection()
         try:
-            # On asyncpg's connection, outside any transaction: autocommit, one round trip (and
-            # nothing for the pool to roll back when the connection goes back).
-            raw = (await connection.get_raw_connection()).driver_connection
-            await raw.execute(f"SELECT pg_notify('{PG_CHANNEL}', '')")
+            await pooled.driver_connection.execute(f"SELECT pg_notify('{PG_CHANNEL}', '')")
         except BaseException:
-            await connection.invalidate()  # timed out or broken: not back to the pool
+            await greenlet_spawn(pooled.invalidate)  # timed out or broken: not back to the pool
             raise
         finally:
-            await connection.close()
+            await greenlet_spawn(pooled.close)
 
     await _after_commits("PostgreSQL (NOTIFY)", send)
 
