@@ -208,6 +208,9 @@ def worker(
         """The database answers and is at this version's migrations (the worker migrates nothing)."""
         url = make_url(settings.database_url)
         if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            if not Path(url.database).parent.is_dir():
+                raise DatabaseUnusable(f"{mask_url(settings.database_url)}: cannot open the SQLite database: "
+                                       f"does the directory of {url.database!r} exist and is it writable?")
             # Not even created: say so without creating an empty file.
             raise DatabaseUnusable(f"{mask_url(settings.database_url)}: the database was never migrated: run `callgrid migrate` "
                                    "(or start `callgrid serve`, which migrates)")
