@@ -21,6 +21,7 @@ Statements are compiled once per (statement, parameter names) and their paramete
 by the column types' own bind processors, so a row written here is the row the ORM writes.
 """
 
+import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
@@ -167,12 +168,20 @@ async def _run_on_asyncpg(engine, section: Section[T]) -> T:
         try:
             async with driver.transaction():
                 rows: list[tuple] | None = None
+                inserts: list[tuple[_Compiled, list[tuple]]] = []
                 while True:
                     try:
                         statement, parameters = section.send(rows)
                     except StopIteration as stop:
+                        await _insert_together(driver, inserts)
                         result = stop.value
                         break
+                    deferred = _plain_insert(statement, engine.dialect, parameters)
+                    if deferred is not None:
+                        inserts.append(deferred)
+                        rows = []
+                        continue
+                    await _insert_together(driver, inserts)
                     rows = await _execute_asyncpg(driver, engine.dialect, statement, parameters)
         except asyncpg_errors() as exc:
             if getattr(exc, "sqlstate", "").startswith("23"):  # integrity: as SQLAlchemy says it
@@ -204,6 +213,61 @@ async def _execute_asyncpg(driver, dialect: Dialect, statement: Executable, para
     else:
         await driver.executemany(compiled.sql, [compiled.parameters(item) for item in parameters])
     return []
+
+
+# PostgreSQL: the section's plain inserts (VALUES, no RETURNING: nothing for the section to
+# read) wait for its next statement or its end, and go as one statement, each a data-modifying
+# WITH of the next: one round trip where there were several, while the host's lock is held. They
+# see one snapshot, so only inserts wait: an UPDATE or a read after them goes after them.
+_MAX_PARAMETERS = 32_767  # PostgreSQL's protocol
+
+
+def _plain_insert(statement: Executable, dialect: Dialect, parameters: Parameters) -> tuple["_Compiled", list[tuple]] | None:
+    if not getattr(statement, "is_insert", False) or getattr(statement, "select", None) is not None or not parameters:
+        return None
+    given = [parameters] if isinstance(parameters, dict) else list(parameters)
+    compiled = _compile(statement, dialect, tuple(given[0]))
+    if compiled.values_group is None or compiled.results:
+        return None
+    return compiled, [compiled.parameters(item) for item in given]
+
+
+async def _insert_together(driver, inserts: list[tuple["_Compiled", list[tuple]]]) -> None:
+    if not inserts:
+        return
+    batch, inserts[:] = list(inserts), []
+    if len(batch) == 1 and len(batch[0][1]) == 1:
+        compiled, (values,) = batch[0]
+        await driver.execute(compiled.sql, *values)
+        return
+    if sum(len(values) * len(values[0]) for _, values in batch) > _MAX_PARAMETERS:
+        for compiled, values in batch:
+            await driver.executemany(compiled.sql, values)
+        return
+    await driver.execute(_together_sql(tuple((compiled, len(values)) for compiled, values in batch)),
+                         *(value for _, values in batch for row in values for value in row))
+
+
+_TOGETHER: dict[tuple, str] = {}
+
+
+def _together_sql(shape: tuple[tuple["_Compiled", int], ...]) -> str:
+    key = tuple((compiled.sql, count) for compiled, count in shape)
+    sql = _TOGETHER.get(key)
+    if sql is None:
+        parts, offset = [], 0
+        for compiled, count in shape:
+            groups = []
+            for _ in range(count):
+                groups.append(re.sub(r"\$(\d+)", lambda m, o=offset: f"${int(m.group(1)) + o}", compiled.values_group))
+                offset += len(compiled.names)
+            parts.append(f"{compiled.sql[:compiled.values_at]}{', '.join(groups)}")
+        ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
+        sql = f"WITH {ctes} {parts[-1]}" if ctes else parts[-1]
+        if len(_TOGETHER) > 1024:
+            _TOGETHER.clear()
+        _TOGETHER[key] = sql
+    return sql
 
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
@@ -245,6 +309,13 @@ class _Compiled:
             bind = compiled.binds[name]
             self.binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind))
         self.results = [_result_processor(column.type, dialect) for column in getattr(statement, "selected_columns", ())]
+        # An INSERT's one VALUES group, where it starts (None: not a plain VALUES insert).
+        self.values_group, self.values_at = None, 0
+        at = self.sql.rfind(" VALUES (")
+        if getattr(statement, "is_insert", False) and at > 0 and self.sql.endswith(")") and "'" not in self.sql:
+            group = self.sql[at + len(" VALUES "):]
+            if group.count("(") == group.count(")") and " ON CONFLICT" not in group and " RETURNING" not in group:
+                self.values_group, self.values_at = group, at + len(" VALUES ")
 
     def parameters(self, given: dict[str, Any]) -> tuple:
         values = []
