@@ -78,6 +78,9 @@ def settings(database_url, embedded_worker) -> Settings:
         # The apps kept across tests keep their connections: a few each, so that two test
         # processes, their servers and whatever else runs stay within PostgreSQL's limit.
         database_pool_size=4,
+        # Tests make many requests fast, from one address, in apps kept across tests: rate
+        # limits have tests of their own (tests/ratelimits/).
+        rate_limits=False,
     )
 
 

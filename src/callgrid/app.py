@@ -22,6 +22,7 @@ from callgrid.observability import metrics
 from callgrid.observability.health import metrics_router
 from callgrid.observability.health import router as health_router
 from callgrid.observability.request_id import RequestContext
+from callgrid.ratelimits.middleware import Limiter, RateLimits
 from callgrid.rooms.endpoints import router as rooms_router
 from callgrid.rooms.hub import make_hub
 from callgrid.rooms.live import LiveRooms
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 await recorders.stop()
         finally:
             await database.dispose()
+            if app.state.rate_limiter is not None:
+                await app.state.rate_limiter.close()
             metrics.process_ended()
 
     app = FastAPI(
@@ -112,6 +115,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     install_error_handlers(app, renderers)
     openapi.install(app, renderers)  # the document's security, errors in each API's shape; /docs, /redoc
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
+    # Before the body is read: a request over its budget is refused at once (callgrid.ratelimits).
+    app.state.rate_limiter = Limiter(settings) if settings.rate_limits else None
+    if app.state.rate_limiter is not None:
+        app.add_middleware(RateLimits, limiter=app.state.rate_limiter, renderers=renderers)
     # Outermost: the request id, the request's log line and metrics (callgrid.observability).
     app.add_middleware(RequestContext, renderers=renderers, metrics=settings.metrics)
 

@@ -1,6 +1,7 @@
 from functools import lru_cache
 from typing import Any, Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -85,10 +86,36 @@ class Settings(BaseSettings):
     # GET /metrics (Prometheus); false: 404.
     metrics: bool = True
 
+    # Rate limits (callgrid.ratelimits): budgets in the `limits` notation, windows separated by
+    # `;` ("100/second;3000/minute"; "" for no limit), counted per API key (api, tokens) or per
+    # client address (public, bookings, joins); shared through Redis when CALLGRID_REDIS_URL is set.
+    rate_limits: bool = True
+    rate_limit_api: str = "100/second;3000/minute"
+    # Join and replay tokens and API keys created.
+    rate_limit_tokens: str = "20/second;600/minute"
+    # Booking pages and slots, booking links, room and replay pages, join info; requests without a key.
+    rate_limit_public: str = "20/second;300/minute"
+    # Bookings, cancels and reschedules through the public booking pages.
+    rate_limit_bookings: str = "3/second;20/minute"
+    # Joins of rooms (their live sockets).
+    rate_limit_joins: str = "10/second;120/minute"
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("rate_limit_api", "rate_limit_tokens", "rate_limit_public", "rate_limit_bookings", "rate_limit_joins")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                windows = parse_many(value)
+            except ValueError:
+                windows = []
+            if not windows or any(window.amount < 1 for window in windows):
+                raise ValueError("a rate limit is windows like 100/second;3000/minute (or empty: none)")
+        return value
 
     @field_validator("webhook_retry_schedule")
     @classmethod

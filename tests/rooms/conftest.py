@@ -24,7 +24,7 @@ def pytest_configure(config):
 
 @pytest.fixture
 def settings(request, database_url, embedded_worker) -> Settings:
-    fields: dict[str, Any] = {"run_embedded_worker": embedded_worker}
+    fields: dict[str, Any] = {"run_embedded_worker": embedded_worker, "rate_limits": False}
     marker = request.node.get_closest_marker("room_settings")
     if marker is not None:
         fields.update(marker.kwargs)

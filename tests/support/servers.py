@@ -17,10 +17,12 @@ CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 
 
 def callgrid_env(database_url: str, **extra: str) -> dict[str, str]:
-    """This environment without any `CALLGRID_` setting of its own, on `database_url`, with
-    `extra` (`CALLGRID_...` variables) over it."""
+    """This environment without any `CALLGRID_` setting of its own, on `database_url`, rate
+    limits off, with `extra` (`CALLGRID_...` variables) over it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_") or k.startswith("CALLGRID_TEST_")}
     env["CALLGRID_DATABASE_URL"] = database_url
+    # Tests make many requests fast from one address; tests/ratelimits/ turn the limits on.
+    env["CALLGRID_RATE_LIMITS"] = "false"
     env.update(extra)
     return env
 

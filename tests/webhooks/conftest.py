@@ -111,7 +111,7 @@ def embedded_worker() -> bool:
 def settings(request, database_url, embedded_worker) -> Settings:
     """The root `settings`, with the embedded worker on, fast webhook retries and loopback
     targets allowed (and whatever a test's `webhook_settings` marker says)."""
-    fields = {**FAST, "run_embedded_worker": embedded_worker}
+    fields = {**FAST, "run_embedded_worker": embedded_worker, "rate_limits": False}
     marker = request.node.get_closest_marker("webhook_settings")
     if marker is not None:
         fields.update(marker.kwargs)

@@ -26,6 +26,7 @@ STATUS_WORDS = {
     409: ("Conflict", "CONFLICT"),
     413: ("Payload too large", "PAYLOAD_TOO_LARGE"),
     415: ("Unsupported media type", "UNSUPPORTED_MEDIA_TYPE"),
+    429: ("Too many requests", "TOO_MANY_REQUESTS"),
 }
 
 # Domain field names as this API spells them.
