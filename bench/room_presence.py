@@ -38,7 +38,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import cpu_seconds, free_port, fresh_database, stop, wait_healthy  # noqa: E402
+from support import UNBOUNDED_RATE_LIMITS, cpu_seconds, free_port, fresh_database, stop, wait_healthy  # noqa: E402
 
 CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 
@@ -187,6 +187,7 @@ def main() -> None:
     database_url, drop = fresh_database(args.database_url)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_")}
+    env.update(UNBOUNDED_RATE_LIMITS)
     env.update(
         CALLGRID_DATABASE_URL=database_url,
         CALLGRID_PUBLIC_URL=f"http://127.0.0.1:{port}",

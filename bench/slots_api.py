@@ -55,6 +55,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 import slots as pure  # bench/slots.py: the calendars, the working week, the event's rules
+import support  # noqa: F401 (bench/support.py: rate limits that never bind)
 from callgrid import onboarding
 from callgrid.app import create_app
 from callgrid.bookings import repository, service

@@ -51,7 +51,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
-from support import cpu_seconds, free_port, fresh_database, spawn, stop, wait_healthy
+from support import UNBOUNDED_RATE_LIMITS, cpu_seconds, free_port, fresh_database, spawn, stop, wait_healthy
 
 BENCH = Path(__file__).resolve().parent
 CALLGRID = str(Path(sys.executable).parent / "callgrid")
@@ -189,6 +189,7 @@ def run(args) -> None:
                          dict(os.environ), logs / "receiver.log")
         processes.append(receiver)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_")}
+        env.update(UNBOUNDED_RATE_LIMITS)
         env.update({
             "CALLGRID_DATABASE_URL": database_url,
             "CALLGRID_PUBLIC_URL": f"http://127.0.0.1:{port}",
