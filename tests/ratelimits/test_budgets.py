@@ -76,5 +76,6 @@ def test_ipv6_clients_are_counted_by_their_64():
 def test_budgets_are_read_in_the_limits_notation():
     budget = make_budget("api", "100/second;3000/minute")
     assert [(item.amount, item.get_expiry()) for item in budget.windows] == [(100, 1), (3000, 60)]
-    assert budget.policy == "100;w=1, 3000;w=60"
+    assert budget.policy == b"100;w=1, 3000;w=60"
+    assert budget.keys("k") == [(item.key_for("k"), item.get_expiry()) for item in budget.windows]
     assert make_budget("api", "") is None

@@ -33,7 +33,13 @@ class Budget:
     name: str
     windows: tuple[RateLimitItem, ...]
     # `RateLimit-Policy`: every window of the budget, `100;w=1, 3000;w=60`.
-    policy: str
+    policy: bytes
+    # Each window's key after whose it is, and its period: `limits`' own key (`key_for`) made
+    # with one format instead of its joins.
+    tails: tuple[tuple[str, int], ...]
+
+    def keys(self, whose: str) -> list[tuple[str, int]]:
+        return [(f"{self.name}/{whose}/{tail}", period) for tail, period in self.tails]
 
 
 def parse_windows(text: str) -> tuple[RateLimitItem, ...]:
@@ -47,7 +53,9 @@ def make_budget(name: str, text: str) -> Budget | None:
         return None
     # Each window's counters are named by the budget (`limits`' namespace) and the amount.
     windows = tuple(type(item)(item.amount, item.multiples, namespace=name) for item in windows)
-    return Budget(name, windows, ", ".join(f"{item.amount};w={item.get_expiry()}" for item in windows))
+    policy = ", ".join(f"{item.amount};w={item.get_expiry()}" for item in windows).encode()
+    tails = tuple((item.key_for("").partition("//")[2], item.get_expiry()) for item in windows)
+    return Budget(name, windows, policy, tails)
 
 
 def spender(scope) -> tuple[str, str] | None:

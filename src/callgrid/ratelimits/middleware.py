@@ -57,7 +57,7 @@ class Limiter:
         if self._paused_until and time.monotonic() < self._paused_until:
             return None
         try:
-            counts = await self.counters.hit([(item.key_for(whose), item.get_expiry()) for item in budget.windows])
+            counts = await self.counters.hit(budget.keys(whose))
         except RedisCounters.failures as exc:
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
             if not self._failing:
@@ -90,7 +90,7 @@ def verdict(budget: Budget, counts: list[tuple[int, float]]) -> Verdict:
         (b"ratelimit-limit", str(item.amount).encode()),
         (b"ratelimit-remaining", str(max(remaining, 0)).encode()),
         (b"ratelimit-reset", str(wait).encode()),
-        (b"ratelimit-policy", budget.policy.encode()),
+        (b"ratelimit-policy", budget.policy),
     ]
     if over is None:
         return Verdict(True, headers)
