@@ -52,16 +52,46 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address that the packet reaches: IPv4-compatible
+# (::a.b.c.d, deprecated), IPv4-translated (SIIT) and NAT64's well-known prefix.
+_CARRY_LAST_32 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+# NAT64's local-use prefix (RFC 8215): where its IPv4 sits depends on the operator's prefix length.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address embeds and leads to: IPv4-mapped, IPv4-compatible,
+    IPv4-translated, NAT64 (64:ff9b::/96), 6to4 (2002::/16) and Teredo's server and client."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if any(address in network for network in _CARRY_LAST_32):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def is_public(address: IPAddress) -> bool:
-    """Only globally routable unicast addresses (not loopback, private, link-local, CGNAT, multicast, reserved)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Only globally routable unicast addresses (not loopback, private, link-local, CGNAT,
+    multicast, reserved); an IPv6 address that carries an IPv4 one is judged by that one too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return False
+        carried = carried_ipv4(address)
+        if carried:
+            return all(is_public(inner) for inner in carried)
     return address.is_global and not address.is_multicast
 
 
 def _refuse(address: IPAddress) -> TargetError:
+    carried = carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
+    shown = f"{address} (which carries {', '.join(map(str, carried))})" if carried else str(address)
     return TargetError(
-        f"resolves to {address}, a private, loopback or link-local address; "
+        f"resolves to {shown}, a private, loopback or link-local address; "
         "set CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow such targets"
     )
 
