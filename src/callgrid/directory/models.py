@@ -28,7 +28,9 @@ class Host(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "hosts"
     __table_args__ = (
-        UniqueConstraint("organization_id", "email"),
+        UniqueConstraint("organization_id", "email"),  # the first schema's; implied by the next
+        # One host per email in an organization, whatever its case (deleted hosts keep theirs).
+        Index("uq_hosts_organization_id_lower_email", "organization_id", func.lower(text("email")), unique=True),
         UniqueConstraint("organization_id", "number", name="uq_hosts_organization_id_number"),
     )
 

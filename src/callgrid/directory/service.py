@@ -3,11 +3,13 @@ from datetime import datetime
 from uuid import UUID
 
 import phonenumbers
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.directory import repository
 from callgrid.directory.models import Contact, Host, Product, Subscription
+from callgrid.db.errors import is_unique_violation
 from callgrid.directory.schemas import ContactCreate, HostCreate, HostUpdate, ProductCreate
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.scheduling import ScheduleError
@@ -22,11 +24,33 @@ async def get_or_404(session: AsyncSession, model, organization_id: UUID, id: UU
 
 
 async def _ensure_email_free(session: AsyncSession, organization_id: UUID, email: str, except_id: UUID | None = None):
+    """Emails are compared ignoring case, deleted hosts included (theirs stays taken)."""
     existing = (
-        await session.execute(select(Host.id).where(Host.organization_id == organization_id, Host.email == email))
-    ).scalar_one_or_none()
-    if existing is not None and existing != except_id:
-        raise Conflict(f"a host with email {email} exists", field="email")
+        await session.execute(
+            select(Host.id, Host.number).where(Host.organization_id == organization_id, func.lower(Host.email) == email.lower())
+        )
+    ).first()
+    if existing is not None and existing.id != except_id:
+        raise Conflict(
+            f"host {existing.number} has the email {email} (emails are compared ignoring case)",
+            field="email", extra={"host_id": str(existing.id)},
+        )
+
+
+# How each database names the indexes on hosts' emails when it refuses a row (PostgreSQL the
+# first schema's constraint or the lower(email) index, SQLite the columns or the index).
+_EMAIL_UNIQUE = ('"uq_hosts_organization_id"', "uq_hosts_organization_id_lower_email", "hosts.email")
+
+
+async def _flush_email(session: AsyncSession, email: str) -> None:
+    """Flush a host's row. Its email was checked before, but a concurrent create or change may
+    have taken it since: the unique index refuses ours, the same 409 (the request is rolled back)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if not is_unique_violation(exc) or not any(name in str(exc.orig) for name in _EMAIL_UNIQUE):
+            raise
+        raise Conflict(f"a host with the email {email} exists (emails are compared ignoring case)", field="email") from None
 
 
 def _hours(data) -> dict:
@@ -67,7 +91,7 @@ async def create_host(session: AsyncSession, organization_id: UUID, data: HostCr
                 profile_pic_url=data.profile_pic_url, country=data.country, currency=data.currency,
                 is_deactivated=data.is_deactivated)
     session.add(host)
-    await session.flush()
+    await _flush_email(session, data.email)
     return host
 
 
@@ -87,7 +111,7 @@ async def update_host(session: AsyncSession, organization_id: UUID, host_id: UUI
         )
     for name, value in changes.items():
         setattr(host, name, value)
-    await session.flush()
+    await _flush_email(session, host.email)
     return host
 
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
@@ -31,7 +31,8 @@ class WhitelabelDomain(IdMixin, TimestampMixin, Base):
     """A host name (e.g. `calls.example.com`) under which an organization serves its pages."""
 
     __tablename__ = "whitelabel_domains"
-    __table_args__ = (UniqueConstraint("organization_id", "hostname"),)
+    # One organization per host name (stored in lower case): it brands that organization's links.
+    __table_args__ = (Index("uq_whitelabel_domains_hostname", "hostname", unique=True),)
 
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     hostname: Mapped[str] = mapped_column(String(253))

@@ -35,6 +35,13 @@ async def get_domain(session: AsyncSession, organization_id: UUID, hostname: str
     ).scalar_one_or_none()
 
 
+async def domain_by_hostname(session: AsyncSession, hostname: str) -> WhitelabelDomain | None:
+    """Whichever organization registered it (host names are unique across organizations)."""
+    return (
+        await session.execute(select(WhitelabelDomain).where(WhitelabelDomain.hostname == hostname.lower()))
+    ).scalar_one_or_none()
+
+
 def domains_of(organization_id: UUID) -> Select:
     return (
         select(WhitelabelDomain)

@@ -3,8 +3,10 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callgrid.db.errors import is_unique_violation
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.tenancy import repository, revocations
 from callgrid.tenancy.keys import generate_key, hash_key
@@ -65,13 +67,29 @@ async def revoke_keys(session: AsyncSession, keys: list[ApiKey], *, now: datetim
 
 
 async def add_domain(session: AsyncSession, organization_id: UUID, data: DomainCreate) -> WhitelabelDomain:
+    """A host name brands one organization's links: taken by another, it is a 409 (which does
+    not say which organization holds it)."""
     hostname = data.hostname.lower()
-    if await repository.get_domain(session, organization_id, hostname) is not None:
-        raise Conflict(f"{hostname} is already registered", field="hostname")
+    existing = await repository.domain_by_hostname(session, hostname)
+    if existing is not None:
+        raise _taken(hostname, existing.organization_id == organization_id)
     domain = WhitelabelDomain(organization_id=organization_id, hostname=hostname)
     session.add(domain)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # registered by a concurrent request since the check
+        if not is_unique_violation(exc):
+            raise
+        raise _taken(hostname, None) from None
     return domain
+
+
+def _taken(hostname: str, ours: bool | None) -> Conflict:
+    whose = {True: "by this organization", False: "by another organization", None: ""}[ours]
+    return Conflict(
+        f"{hostname} is already registered {whose}".rstrip() + " (a host name brands one organization's links)",
+        field="hostname",
+    )
 
 
 async def remove_domain(session: AsyncSession, organization_id: UUID, domain_id: UUID) -> None:
