@@ -2,11 +2,26 @@
 
 from functools import lru_cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field
+
+
+# Names zoneinfo finds that are no zone of the IANA database: the server's own zone
+# (`localtime`), tzcode's template (`posixrules`), `Factory` (no offset at all), and the
+# `posix/` and `right/` copies of the database (the latter counting leap seconds).
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_ZONE_DIRECTORIES = ("posix/", "right/")
+
+
+@lru_cache(maxsize=1)
+def iana_zone_names() -> frozenset[str]:
+    """The zones (and their links: `Asia/Calcutta`) of the IANA database, from tzdata and the system's."""
+    return frozenset(
+        name for name in available_timezones() if name not in _NOT_ZONES and not name.startswith(_NOT_ZONE_DIRECTORIES)
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -21,6 +36,9 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _check_zone(name: str) -> str:
+    """Every zone a client gives passes here (stored ones are loaded with `zone`)."""
+    if name not in iana_zone_names():
+        raise ValueError(f"{name!r} is not an IANA time zone name (such as Europe/Berlin or UTC)")
     zone(name)
     return name
 
