@@ -16,6 +16,7 @@ from callgrid.db.maintenance import periodic_statistics
 from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
+from callgrid.kit.page_headers import PageHeaders
 from callgrid.limits import RequestGuard
 from callgrid import openapi
 from callgrid.observability import metrics
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     install_error_handlers(app, renderers)
     openapi.install(app, renderers)  # the document's security, errors in each API's shape; /docs, /redoc
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, renderers=renderers)
+    app.add_middleware(PageHeaders, frame_ancestors=settings.frame_ancestors)  # every HTML page's
     # Before the body is read: a request over its budget is refused at once (callgrid.ratelimits).
     app.state.rate_limiter = Limiter(settings) if settings.rate_limits else None
     if app.state.rate_limiter is not None:

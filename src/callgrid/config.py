@@ -1,3 +1,4 @@
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -30,6 +31,27 @@ def parse_schedule(value: str) -> tuple[float, ...]:
     if any(step < 0 or step != step or step == float("inf") for step in steps):
         raise ValueError("webhook retry delays are finite and not negative")
     return steps
+
+
+# A source of CSP's frame-ancestors: 'self', a scheme (https:), a host with a scheme, port, path.
+_SOURCE = re.compile(
+    r"^(?:'self'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::(?:\d{1,5}|\*))?(?:/[^\s;,']*)?)$",
+    re.IGNORECASE,
+)
+
+
+def check_frame_ancestors(value: str) -> str:
+    """`'self'`, `'none'`, or sources separated by spaces (`'self' https://crm.example.com`)."""
+    sources = value.split()
+    if sources == ["'none'"]:
+        return "'none'"
+    unquoted = {"self", "none"} & {source.lower() for source in sources}  # a host named "self": surely not meant
+    if not sources or unquoted or not all(_SOURCE.match(source) for source in sources):
+        raise ValueError(
+            "frame_ancestors is 'none', or sources separated by spaces: 'self', https:, "
+            "https://example.com, https://*.example.com (quotes included)"
+        )
+    return " ".join(sources)
 
 
 class Settings(BaseSettings):
@@ -81,6 +103,10 @@ class Settings(BaseSettings):
     # a country code; unset: such numbers are refused.
     default_phone_region: str | None = Field(default=None, min_length=2, max_length=2)
 
+    # Who may show Callgrid's pages in a frame (CSP frame-ancestors): 'self', 'none', or sources
+    # separated by spaces ("'self' https://crm.example.com") to embed booking pages elsewhere.
+    frame_ancestors: str = "'self'"
+
     # Logs: one line per request and per webhook delivery attempt, as text or as JSON objects.
     log_format: Literal["text", "json"] = "text"
     # GET /metrics (Prometheus); false: 404.
@@ -116,6 +142,11 @@ class Settings(BaseSettings):
             if not windows or any(window.amount < 1 for window in windows):
                 raise ValueError("a rate limit is windows like 100/second;3000/minute (or empty: none)")
         return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        return check_frame_ancestors(value)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

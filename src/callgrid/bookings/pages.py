@@ -63,7 +63,7 @@ router = APIRouter(tags=["booking pages"])
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+        "base-uri 'none'; form-action 'self'; object-src 'none'"  # frame-ancestors: CALLGRID_FRAME_ANCESTORS
     ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",

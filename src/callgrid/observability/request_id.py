@@ -54,6 +54,15 @@ def route_template(scope: Scope) -> str | None:
     return getattr(route, "path", None) if route is not None else None
 
 
+# A path no route matched is logged with its long segments hidden: they may be tokens
+# (`/bookings/<manage token>/nope`). A matched one is logged by its template.
+_LONG_SEGMENT = re.compile(r"[^/]{16,}")
+
+
+def logged_path(scope: Scope) -> str:
+    return route_template(scope) or _LONG_SEGMENT.sub("***", scope["path"])
+
+
 class RequestContext:
     def __init__(self, app: ASGIApp, *, renderers: ErrorRenderers, metrics: bool = True):
         self.app = app
@@ -96,7 +105,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], route_template(scope) or scope["path"])
+            log.exception("unhandled error in %s %s", scope["method"], logged_path(scope))
             if response_started:
                 raise
             render = self.renderers.for_path(scope.get("path", ""))
@@ -108,7 +117,7 @@ class RequestContext:
             method = scope["method"]
             if self.metrics is not None:
                 self.metrics.observe(method, route or UNMATCHED, status, seconds)
-            path = route or scope["path"]
+            path = logged_path(scope)
             level = logging.DEBUG if status < 400 and path in PROBES else logging.INFO
             if log.isEnabledFor(level):
                 organization = state.get("organization_id")

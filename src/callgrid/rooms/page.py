@@ -34,9 +34,17 @@ _PAGE_HEADERS = {
 }
 
 
+# The camera, the microphone and screen sharing for the room page itself, for no frame in it
+# (and for nothing that frames it from another origin).
+_ROOM_HEADERS = {
+    **_PAGE_HEADERS,
+    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)",
+}
+
+
 @router.get("/rooms/{room_id}")
 async def room_page(room_id: str) -> Response:
-    return FileResponse(STATIC / "room.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return FileResponse(STATIC / "room.html", media_type="text/html; charset=utf-8", headers=_ROOM_HEADERS)
 
 
 @router.get("/static/{path:path}")
