@@ -17,6 +17,7 @@ from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
 from callgrid.kit.page_headers import PageHeaders
+from callgrid.kit.stop_signals import first_on_stop
 from callgrid.limits import RequestGuard
 from callgrid import openapi
 from callgrid.observability import metrics
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                     periodic_statistics(database, settings.analyze_interval_seconds),
                     # Revoked API keys leave this process's key cache at once (tenancy.revocations).
                     revocations.watching(settings.database_url, lambda: app.state.key_cache) as key_watcher,
+                    # SIGTERM: the rooms' sockets are closed with their reason before the server's shutdown.
+                    first_on_stop(app.state.rooms.hub.close_sessions, timeout=2.0),
                 ):
                     app.state.key_watcher = key_watcher
                     # What start-up made lives as long as the process: out of the collector's

@@ -179,6 +179,9 @@ def serve(
             # Callgrid logs each request itself, by route template: no query string (a room
             # page's ?token=) reaches the log.
             access_log=False,
+            # SIGTERM: stop listening, close the rooms' sockets with their reason (the app does,
+            # before this shutdown), answer the requests in flight, for at most this long.
+            timeout_graceful_shutdown=30,
         )
     finally:
         if metrics_dir is not None:

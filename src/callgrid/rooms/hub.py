@@ -653,6 +653,10 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
+# The close of every socket of a process that stops (docs/rooms.md: the page joins again).
+GOING_AWAY = (1001, "the server is shutting down")
+
+
 class Hub:
     """Presence, fan-out and the meeting clock's watch, over a store and a bus."""
 
@@ -670,6 +674,7 @@ class Hub:
         self._timers: dict[UUID, asyncio.TimerHandle] = {}
         self._sweeper: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
+        self.closing = False  # the process is stopping: sockets closed, no new one taken
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -687,16 +692,23 @@ class Hub:
                 pass
         for timer in self._timers.values():
             timer.cancel()
-        for session in list(self._sessions.values()):
-            session.close(1001, "the server is shutting down", leave_reason="left")
-        # Their handlers leave (the store, the leave's webhooks) before the store closes.
-        deadline = time.monotonic() + 5
-        while self._sessions and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await self.close_sessions()
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         await self.bus.close()
         await self.store.close()
+
+    async def close_sessions(self, timeout: float = 5.0) -> None:
+        """Close every socket of this process with 1001 and its reason, and take no new one: the
+        process is stopping (SIGTERM: before the server's own shutdown, which would close them
+        with no reason), and clients join again, elsewhere. Their handlers leave (the store, the
+        leaves' webhooks) before this returns, or `timeout` seconds pass."""
+        self.closing = True
+        for session in list(self._sessions.values()):
+            session.close(*GOING_AWAY, leave_reason="left")
+        deadline = time.monotonic() + timeout
+        while self._sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def _spawn(self, coroutine: Awaitable) -> None:
         task = asyncio.ensure_future(coroutine)

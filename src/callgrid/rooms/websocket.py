@@ -15,7 +15,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from callgrid.kit.timestamps import utc_millis
-from callgrid.rooms.hub import LocalSession, RoomTerminated, dumps
+from callgrid.rooms.hub import GOING_AWAY, LocalSession, RoomTerminated, dumps
 from callgrid.rooms.live import TERMINATED, LiveRooms, Refusal
 
 log = logging.getLogger("callgrid.rooms")
@@ -39,6 +39,9 @@ async def live(websocket: WebSocket, room_id: str) -> None:
     rooms: LiveRooms = websocket.app.state.rooms
     params = websocket.query_params
     await websocket.accept()
+    if rooms.hub.closing:
+        await websocket.close(*GOING_AWAY)
+        return
     try:
         admission = await rooms.admit(
             room_id, token=params.get("token") or None, key=params.get("key") or None, name=params.get("name")
