@@ -7,6 +7,8 @@
 - A **room key** is an HMAC of the room's id: whoever holds it joins that room as a guest (a
   video call's `meetingUrl` carries it). It is derived, not stored, so rendering a call's link
   costs no read.
+- A **media signature** is an HMAC of a room, one of its recordings and an expiry: a replay's
+  short-lived link to that recording's file (callgrid.rooms.replay), good for nothing else.
 
 The secret is `CALLGRID_SECRET_KEY`, or one generated on the first start and kept in the
 database (`server_secrets`), so every process of an installation signs alike. Tokens and keys
@@ -52,6 +54,7 @@ class RoomSigner:
         root = secret.encode()
         self._token_key = hmac.new(root, b"callgrid join tokens", hashlib.sha256).digest()
         self._room_key = hmac.new(root, b"callgrid room keys", hashlib.sha256).digest()
+        self._media_key = hmac.new(root, b"callgrid recording media", hashlib.sha256).digest()
 
     # --- join tokens ---------------------------------------------------------------------
 
@@ -93,6 +96,18 @@ class RoomSigner:
 
     def check_room_key(self, room_id: UUID, key: str) -> bool:
         return hmac.compare_digest(self.room_key(room_id).encode(), key.encode("utf-8", "replace"))
+
+    # --- media signatures ----------------------------------------------------------------
+
+    def media_signature(self, room_id: UUID, recording_id: UUID, expires: int) -> str:
+        """HMAC-SHA256 of the room, the recording and the expiry (Unix seconds), URL-safe."""
+        message = f"{room_id}/{recording_id}/{expires}".encode()
+        digest = hmac.new(self._media_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def check_media_signature(self, room_id: UUID, recording_id: UUID, expires: int, signature: str) -> bool:
+        expected = self.media_signature(room_id, recording_id, expires).encode()
+        return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
 
 async def load_signer(database: Database, configured: str | None) -> RoomSigner:

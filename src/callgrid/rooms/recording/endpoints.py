@@ -1,9 +1,10 @@
 """The recordings API: `/v1/rooms/{id}/recordings` (docs/rooms.md, Recording).
 
-The media answer honours one HTTP byte range (`Range: bytes=a-b`, `a-`, `-n`): 206 with
-`Content-Range`, 416 for a range past the end; several ranges are answered with the whole
-file (200), as HTTP allows. It reads through the recording storage, not a local path, so it
-works for any storage behind the interface.
+The media answer (`media_answer`, also behind a replay's signed media links) honours one HTTP
+byte range (`Range: bytes=a-b`, `a-`, `-n`): 206 with `Content-Range`, 416 for a range past
+the end; several ranges are answered with the whole file (200), as HTTP allows. It reads
+through the recording storage, not a local path, so it works for any storage behind the
+interface.
 """
 
 import re
@@ -133,11 +134,16 @@ async def media_head(room_id: str, recording_id: str, request: Request, principa
 
 
 async def _media(room_id: str, recording_id: str, request: Request, principal, session) -> Response:
-    recording = await _recording(session, principal, room_id, recording_id)
+    return media_answer(request, await _recording(session, principal, room_id, recording_id))
+
+
+def media_answer(request: Request, recording: Recording) -> Response:
+    """The recording's file, or the byte range the request asks for (GET and HEAD); also the
+    answer of a replay's signed link (callgrid.rooms.replay)."""
     storage = _storage(request)
     size = storage.size(recording.path)
     if size is None:
-        raise NotFound(f"recording {recording_id} has no file", field="recording_id")
+        raise NotFound(f"recording {recording.id} has no file", field="recording_id")
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
     try:
         wanted = parse_range(request.headers.get("range"), size)
