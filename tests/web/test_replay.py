@@ -2,7 +2,9 @@
 over the live protocol: a chat message, a red stroke, a clear, another message) played back
 with its seek bar: before the stroke the board is empty, just after it the stroke is on the
 canvas, after the clear it is gone, and the chat shows the messages of that moment only; play
-moves the time on; a link without a token is refused."""
+moves the time on; a link without a token is refused. The replay clock's arithmetic for
+recordings (replay-sync.js) in the browser. (Recordings played on the page:
+tests/web/test_recording.py.)"""
 
 import asyncio
 from datetime import datetime
@@ -110,3 +112,37 @@ async def test_the_replay_plays_the_chat_and_the_whiteboard_as_they_were(server,
     refused = await pages.open("refused", link.partition("?")[0])
     await refused.wait_for_selector("#ended:not([hidden])")
     assert "not valid" in await refused.locator("#ended-text").inner_text()
+
+
+async def test_the_replay_clocks_arithmetic_for_recordings(server, pages):
+    page = await pages.open("sync", f"{server.base_url}/healthz")
+    result = await page.evaluate(
+        """async () => {
+          const m = await import("/static/replay-sync.js");
+          const room = {created_at: "2030-01-01T11:00:00.000Z", terminated_at: null};
+          const at = (s) => new Date(Date.UTC(2030, 0, 1, 12, 0, s)).toISOString();
+          const events = [{at: at(0)}, {at: at(20)}];
+          const ready = {started_at: at(5), ended_at: at(15), duration_ms: 9800, status: "ready"};
+          const live = {started_at: at(10), ended_at: null, duration_ms: null, status: "recording"};
+          const late = {started_at: at(18), ended_at: at(30), duration_ms: 12000, status: "ready"};
+          const start = Date.parse(at(0));
+          const span = m.recordingSpan(ready, start, 20000);
+          return {
+            extent: m.replayExtent(events, [ready, late], room),
+            empty: m.replayExtent([], [], room),
+            span, live: m.recordingSpan(live, start, 20000),
+            positions: [0, 4999, 5000, 7500, 15000, 15001].map((t) => m.mediaPosition(span, t)),
+            corrections: [m.correction(2.0, 2.2, true), m.correction(2.0, 2.4, true), m.correction(2.0, 2.4, true, 2),
+                          m.correction(2.0, 2.04, false), m.correction(2.0, 2.1, false)],
+          };
+        }"""
+    )
+    start = 1893499200000  # 2030-01-01T12:00:00Z
+    assert result["extent"] == {"start": start, "end": start + 30_000}  # the last recording ends last
+    assert result["empty"] == {"start": start - 3_600_000, "end": start - 3_600_000}
+    assert result["span"] == {"from": 5000, "to": 15000} and result["live"] == {"from": 10000, "to": 20000}
+    assert result["positions"] == [
+        {"covers": False, "seconds": 0}, {"covers": False, "seconds": 0}, {"covers": True, "seconds": 0},
+        {"covers": True, "seconds": 2.5}, {"covers": True, "seconds": 10}, {"covers": False, "seconds": 10},
+    ]
+    assert result["corrections"] == [None, 2.4, None, None, 2.1]

@@ -1,10 +1,15 @@
 // The replay page (/rooms/{id}/replay?token=... or ?key=..., or nothing for an open room):
 // plays the room's timeline (docs/rooms.md, Timeline) with a seek bar over the whole meeting:
-// who was there, the chat up to that moment, and the whiteboard as it was. What the meeting
-// was at a moment is computed by ReplayState (pure) from the events; the page draws it.
+// who was there, the chat up to that moment, and the whiteboard as it was, and the recordings
+// side by side. One clock drives it all (`page.t`, moved by requestAnimationFrame while
+// playing): what the meeting was at a moment is computed by ReplayState (pure) from the
+// events, where each recording is then by replay-sync.js (pure); the page draws the one and
+// puts the videos there (a video shown only while its recording covers the moment, the clock
+// held while a shown video is still loading).
 
 import { credentials, formatDuration } from "./room-state.js";
 import { BOARD_HEIGHT, BOARD_WIDTH, BoardState, drawStroke } from "./room-whiteboard.js";
+import { correction, mediaPosition, recordingSpan, replayExtent } from "./replay-sync.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -78,7 +83,12 @@ export class ReplayState {
   }
 }
 
-const page = { state: null, start: 0, duration: 0, t: 0, playing: false, speed: 1, last: 0, drawnVersion: -1, chatShown: 0 };
+const page = {
+  roomId: null, state: null, start: 0, duration: 0, t: 0, playing: false, speed: 1, last: 0, drawnVersion: -1, chatShown: 0,
+  videos: [], heldSince: null, serverOffset: 0, renewing: null,
+};
+// How long the clock waits for a shown video that is still loading before going on without it.
+const HOLD_MS = 3000;
 
 function show(screen) {
   for (const id of ["loading", "ended", "replay"]) $(id).hidden = id !== screen;
@@ -96,24 +106,132 @@ const REFUSALS = {
   404: "There is no such room.",
 };
 
+async function loadPage(roomId, after) {
+  const url = new URL(`../../v1/rooms/${encodeURIComponent(roomId)}/replay`, location.href);
+  url.search = credentials(location.search).toString();
+  if (after) url.searchParams.set("after", after);
+  const answer = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
+  if (!answer.ok) throw Object.assign(new Error(`HTTP ${answer.status}`), { status: answer.status });
+  return answer.json();
+}
+
 async function load(roomId) {
-  const base = new URL(`../../v1/rooms/${encodeURIComponent(roomId)}/replay`, location.href);
-  const query = credentials(location.search);
   let after = null;
   let data = null;
   const events = [];
   do {
-    const url = new URL(base);
-    url.search = query.toString();
-    if (after) url.searchParams.set("after", after);
-    const answer = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
-    if (!answer.ok) throw Object.assign(new Error(`HTTP ${answer.status}`), { status: answer.status });
-    const pageData = await answer.json();
+    const pageData = await loadPage(roomId, after);
     data = data || pageData;
     events.push(...pageData.events);
     after = pageData.paging.next;
   } while (after);
   return { ...data, events };
+}
+
+// --- the recordings ---------------------------------------------------------------------------
+
+/** A recording's file through its signed link, on this page's own origin and path prefix. */
+function mediaSource(recording) {
+  const query = new URL(recording.media_url).search;
+  const path = `../../v1/rooms/${encodeURIComponent(page.roomId)}/replay/recordings/${encodeURIComponent(recording.id)}/media`;
+  return new URL(path + query, location.href).href;
+}
+
+function videoEntry(recording, names) {
+  const item = document.createElement("li");
+  item.dataset.recordingId = recording.id;
+  item.hidden = true;
+  const video = document.createElement("video");
+  Object.assign(video, { preload: "auto", playsInline: true, disablePictureInPicture: true });
+  const caption = document.createElement("span");
+  caption.className = "caption";
+  const name = names.get(recording.session_id) || recording.user_id || "Guest";
+  caption.textContent = `${name} · ${formatDuration(recording.duration_ms || 0)}`;
+  item.append(video, caption);
+  const span = recordingSpan(recording, page.start, page.duration);
+  const entry = { recording, item, video, caption, span, covers: false, seconds: 0, failed: false };
+  entry.expiresAt = Date.parse(recording.media_expires_at);
+  for (const type of ["loadedmetadata", "seeked", "canplay"]) video.addEventListener(type, () => syncVideo(entry));
+  video.addEventListener("error", () => mediaFailed(entry));
+  video.src = mediaSource(recording);
+  return entry;
+}
+
+function play(entry) {
+  entry.video.play().catch((error) => {
+    // Without a gesture of the user's the browser may refuse sound: then it plays muted.
+    if (error.name === "NotAllowedError" && !entry.video.muted) {
+      entry.video.muted = true;
+      if (page.playing && entry.covers) play(entry);
+    }
+  });
+}
+
+/** Puts one video where the replay clock says: shown or not, playing or not, its position. */
+function syncVideo(entry) {
+  const { video } = entry;
+  const position = mediaPosition(entry.span, page.t);
+  entry.covers = position.covers;
+  entry.item.hidden = !position.covers;
+  const length = Number.isFinite(video.duration) ? video.duration : Infinity;
+  entry.seconds = Math.min(position.seconds, length);
+  if (entry.failed || video.readyState === HTMLMediaElement.HAVE_NOTHING) return;
+  const playing = page.playing && position.covers && entry.seconds < length;
+  if (video.playbackRate !== page.speed) video.playbackRate = page.speed;
+  if (!video.seeking) {
+    const to = correction(video.currentTime, entry.seconds, playing, page.speed);
+    if (to !== null) video.currentTime = to;
+  }
+  if (playing && video.paused) play(entry);
+  else if (!playing && !video.paused) video.pause();
+}
+
+function syncVideos() {
+  for (const entry of page.videos) syncVideo(entry);
+}
+
+/** Whether a shown video cannot play on yet (loading, seeking): the clock waits for it. */
+function loading(entry) {
+  const { video } = entry;
+  if (!entry.covers || entry.failed || video.error) return false;
+  if (Number.isFinite(video.duration) && entry.seconds >= video.duration - 0.1) return false;
+  return video.seeking || video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
+}
+
+function serverNow() {
+  return Date.now() + page.serverOffset;
+}
+
+/** A video that fails: when its link has expired, every link is renewed from the replay data
+ * (the video goes on where the clock is); otherwise it says that it cannot be played. */
+function mediaFailed(entry) {
+  if (serverNow() >= entry.expiresAt - 60_000) {
+    renewLinks().catch(() => markFailed(entry));
+    return;
+  }
+  markFailed(entry);
+}
+
+function markFailed(entry) {
+  entry.failed = true;
+  entry.item.classList.add("failed");
+  entry.caption.textContent += " · cannot be played";
+}
+
+function renewLinks() {
+  page.renewing ??= loadPage(page.roomId, null)
+    .then((data) => {
+      const fresh = new Map(data.recordings.map((r) => [r.id, r]));
+      page.serverOffset = Date.parse(data.now) - Date.now();
+      for (const entry of page.videos) {
+        const recording = fresh.get(entry.recording.id);
+        if (!recording || serverNow() < entry.expiresAt - 60_000) continue;
+        entry.expiresAt = Date.parse(recording.media_expires_at);
+        entry.video.src = mediaSource(recording);
+      }
+    })
+    .finally(() => { page.renewing = null; });
+  return page.renewing;
 }
 
 function renderBoard() {
@@ -190,10 +308,7 @@ function render() {
   $("replay-time").textContent = `${formatDuration(page.t)} / ${formatDuration(page.duration)}`;
   $("replay-when").textContent = new Date(page.start + page.t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   document.body.dataset.replayTime = String(Math.round(page.t));
-  for (const item of $("replay-recordings").children) {
-    const live = page.start + page.t >= Number(item.dataset.from) && page.start + page.t <= Number(item.dataset.to);
-    item.classList.toggle("live", live);
-  }
+  syncVideos();
 }
 
 function seek(t) {
@@ -206,18 +321,23 @@ function setPlaying(playing) {
   page.playing = playing;
   $("play").textContent = playing ? "Pause" : "Play";
   $("play").setAttribute("aria-pressed", String(playing));
+  page.heldSince = null;
   if (playing) {
     if (page.t >= page.duration) seek(0);
     page.last = performance.now();
     requestAnimationFrame(frame);
   }
+  syncVideos();
 }
 
 function frame(now) {
   if (!page.playing) return;
-  const t = page.t + (now - page.last) * page.speed;
+  const elapsed = now - page.last;
   page.last = now;
-  seek(t);
+  if (page.videos.some(loading)) page.heldSince ??= now;
+  else page.heldSince = null;
+  const held = page.heldSince !== null && now - page.heldSince < HOLD_MS;
+  seek(held ? page.t : page.t + elapsed * page.speed);
   if (page.t >= page.duration) return setPlaying(false);
   requestAnimationFrame(frame);
 }
@@ -225,6 +345,7 @@ function frame(now) {
 async function start() {
   const roomId = replayRoomId(location.pathname);
   if (!roomId) return refused(REFUSALS[404]);
+  page.roomId = roomId;
   let data;
   try {
     data = await load(roomId);
@@ -234,33 +355,25 @@ async function start() {
   const name = data.room.name || "Room";
   document.title = `${name} · replay · Callgrid`;
   for (const element of document.querySelectorAll(".room-name")) element.textContent = name;
-  let first = Infinity;
-  let last = -Infinity;
-  for (const e of data.events) {
-    const ms = Date.parse(e.at);
-    first = Math.min(first, ms);
-    last = Math.max(last, ms);
-  }
-  page.start = data.events.length ? first : Date.parse(data.room.created_at);
-  const end = Math.max(data.room.terminated_at ? Date.parse(data.room.terminated_at) : page.start, data.events.length ? last : page.start);
+  page.serverOffset = Date.parse(data.now) - Date.now();
+  const { start: first, end } = replayExtent(data.events, data.recordings, data.room);
+  page.start = first;
+  document.body.dataset.replayStart = String(page.start);
   page.duration = Math.max(0, end - page.start);
   page.state = new ReplayState(data.events, page.start);
+  const names = new Map(data.events.filter((e) => e.type === "session_joined").map((e) => [e.session_id, e.name]));
+  page.videos = data.recordings.filter((r) => r.media_url).map((r) => videoEntry(r, names));
   const recordings = $("replay-recordings");
-  recordings.hidden = !data.recordings.length;
-  recordings.replaceChildren(
-    ...data.recordings.map((r) => {
-      const item = document.createElement("li");
-      item.dataset.from = String(Date.parse(r.started_at));
-      item.dataset.to = String(r.ended_at ? Date.parse(r.ended_at) : end);
-      item.textContent = `${r.user_id || "guest"} · ${formatDuration(r.duration_ms || 0)} recorded`;
-      return item;
-    }),
-  );
+  recordings.hidden = !page.videos.length;
+  recordings.replaceChildren(...page.videos.map((entry) => entry.item));
   const seekBar = $("seek");
   seekBar.max = String(Math.round(page.duration));
   seekBar.addEventListener("input", () => seek(Number(seekBar.value)));
   $("play").addEventListener("click", () => setPlaying(!page.playing));
-  $("speed").addEventListener("change", () => { page.speed = Number($("speed").value) || 1; });
+  $("speed").addEventListener("change", () => {
+    page.speed = Number($("speed").value) || 1;
+    syncVideos();
+  });
   new ResizeObserver(() => page.state && renderBoard()).observe($("replay-canvas"));
   show("replay");
   seek(0);
