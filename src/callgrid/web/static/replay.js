@@ -213,6 +213,7 @@ function mediaFailed(entry) {
 }
 
 function markFailed(entry) {
+  if (entry.failed) return;
   entry.failed = true;
   entry.item.classList.add("failed");
   entry.caption.textContent += " · cannot be played";
