@@ -110,12 +110,13 @@ def test_the_table_names_only_operations_that_exist(document):
 def test_only_what_the_table_lists_beyond_the_automatic_errors(document):
     """No response an operation never sends: a GET of one video call cannot conflict."""
     responses = document["paths"][f"{VIDEO_CALLS}/{{call_id}}"]["get"]["responses"]
-    assert sorted(responses) == ["200", "400", "401", "404"]
-    assert sorted(document["paths"]["/v1/rooms"]["get"]["responses"]) == ["200", "400", "401"]
+    assert sorted(responses) == ["200", "400", "401", "404", "429"]
+    assert sorted(document["paths"]["/v1/rooms"]["get"]["responses"]) == ["200", "400", "401", "429"]
     created = document["paths"][VIDEO_CALLS]["post"]["responses"]
-    assert sorted(created) == ["201", "400", "401", "404", "409", "413"]
+    assert sorted(created) == ["201", "400", "401", "404", "409", "413", "429"]
     join_info = document["paths"]["/v1/rooms/{room_id}/join-info"]["get"]["responses"]
-    assert sorted(join_info) == ["200", "400", "401", "403", "404", "410"]
+    assert sorted(join_info) == ["200", "400", "401", "403", "404", "410", "429"]
+
 
 
 def test_every_success_has_a_schema(document):
@@ -176,19 +177,19 @@ def test_routers_written_later_get_truthful_defaults():
     paths = app.openapi()["paths"]
 
     listing = paths["/api/v1/widgets"]["get"]
-    assert sorted(listing["responses"]) == ["200", "400", "401"]
+    assert sorted(listing["responses"]) == ["200", "400", "401", "429"]
     [(media_type, content)] = listing["responses"]["401"]["content"].items()
     assert media_type == "application/problem+json" and content["schema"] == {"$ref": "#/components/schemas/Problem"}
     assert content["example"] == {"type": "about:blank", "title": "Unauthorized", "status": 401,
                                   "detail": "the `Authorization` header carries no API key, or one that is not valid"}
-    assert sorted(paths["/api/v1/widgets/{widget_id}"]["delete"]["responses"]) == ["204", "400", "401", "404", "409"]
+    assert sorted(paths["/api/v1/widgets/{widget_id}"]["delete"]["responses"]) == ["204", "400", "401", "404", "409", "429"]
     spun = paths["/api/v1/widgets/{widget_id}/spin"]["post"]["responses"]
-    assert sorted(spun) == ["200", "400", "401", "404", "410"]  # it declared its own: no guessed 409
+    assert sorted(spun) == ["200", "400", "401", "404", "410", "429"]  # it declared its own: no guessed 409
     assert spun["410"]["description"] == "The widget is spun out"
     assert "application/problem+json" in spun["410"]["content"]
     thing = paths["/v1/seeded/things/{thing_id}"]["get"]
     assert "security" not in thing
-    assert sorted(thing["responses"]) == ["200", "400", "404"]
+    assert sorted(thing["responses"]) == ["200", "400", "404", "429"]
     [(media_type, content)] = thing["responses"]["404"]["content"].items()
     assert media_type == "application/json" and content["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
     assert content["example"] == {"code": 404, "type": "Not found", "statusMessage": "NOT_FOUND",

@@ -16,6 +16,8 @@ routes, so that it says what the service really does, for routers written later 
     - 401 where the operation declares security;
     - 404 where the path has parameters (an id that names nothing, or another organization's);
     - 413 where there is a request body (larger than `CALLGRID_MAX_BODY_BYTES`);
+    - 429 on every operation that spends a rate-limit budget (`callgrid.ratelimits`), with
+      `Retry-After` and the `RateLimit-*` headers;
     - and what `ERRORS` below lists for the operation (e.g. 409, or 404 for an id in the body).
   An operation missing from `ERRORS` that declares no 4xx of its own (`responses={409: {...}}`
   on its route: a description is enough, the body's schema is filled in here) is taken to
@@ -37,6 +39,7 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from callgrid.errors import ErrorRenderers, Renderer
+from callgrid.ratelimits.budgets import UNCOUNTED
 
 REF = "#/components/schemas/"
 WRITES = {"post", "put", "patch", "delete"}
@@ -50,6 +53,7 @@ ERROR_DESCRIPTIONS = {
     409: "It conflicts with the current state",
     410: "Gone",
     413: "The body is larger than the server accepts (`CALLGRID_MAX_BODY_BYTES`)",
+    429: "Over the rate limit (`CALLGRID_RATE_LIMITS`): the budget's window is spent; retry after `Retry-After` seconds",
 }
 
 DESCRIPTION = """\
@@ -202,7 +206,13 @@ HEADERS = {
         "schema": {"type": "string"},
     },
     "WWW-Authenticate": {"description": "`Bearer`", "required": True, "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds until the spent window ends", "required": True, "schema": {"type": "integer"}},
+    "RateLimit-Limit": {"description": "Requests in the budget's window nearest exhaustion", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "Requests left in that window", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {"description": "Seconds until that window ends", "schema": {"type": "integer"}},
+    "RateLimit-Policy": {"description": "Every window of the budget, e.g. `100;w=1, 3000;w=60`", "schema": {"type": "string"}},
 }
+RATE_LIMIT_HEADERS = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy")
 
 
 def install(app: FastAPI, renderers: ErrorRenderers) -> None:
@@ -254,6 +264,8 @@ def _errors(
         statuses[404] = ERROR_DESCRIPTIONS[404]
     if "requestBody" in operation:
         statuses[413] = ERROR_DESCRIPTIONS[413]
+    if not path.startswith(UNCOUNTED):
+        statuses[429] = ERROR_DESCRIPTIONS[429]
     listed = ERRORS.get((method.upper(), path))
     if listed is not None:
         statuses.update(listed)
@@ -276,6 +288,9 @@ def _errors(
         headers.setdefault("X-Request-ID", {"$ref": "#/components/headers/X-Request-ID"})
         if status == "401":
             headers.setdefault("WWW-Authenticate", {"$ref": "#/components/headers/WWW-Authenticate"})
+        if status == "429":
+            for name in RATE_LIMIT_HEADERS:
+                headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
     operation["responses"] = dict(sorted(responses.items()))
 
 

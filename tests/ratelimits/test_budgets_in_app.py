@@ -164,3 +164,31 @@ async def test_public_pages_are_counted_per_address(limited):
             # Another address is untouched.
             answer = await other.get("/book/acme/intro")
             assert answer.status_code == 404 and answer.headers["ratelimit-remaining"] == "3"
+
+
+async def test_a_429_is_what_the_openapi_document_says(limited):
+    """Each API's refusal, as its operation's documented 429: the body's required fields in its
+    schema's shape and every header the document lists."""
+    app = await limited(api="1/minute", public="1/minute")
+    document = app.openapi()
+    acme = await make_tenant(app, "Acme")
+    async with acme.client, anonymous(app) as visitor:
+        asked = [
+            (acme.client, "GET", "/api/v1/external/workshops/video-calls", "/api/v1/external/workshops/video-calls"),
+            (acme.client, "GET", "/api/v1/appointments/", "/api/v1/appointments/"),
+            (acme.client, "GET", "/v1/rooms", "/v1/rooms"),
+            (visitor, "GET", "/book/acme/intro/slots", "/book/{organization_slug}/{slug}/slots"),
+        ]
+        for client, method, url, path in asked:
+            for _ in range(2):
+                refused = await client.request(method, url)
+            assert refused.status_code == 429, (url, refused.text)
+            documented = document["paths"][path][method.lower()]["responses"]["429"]
+            for header in documented["headers"]:
+                assert header.lower() in refused.headers, (url, header)
+            (media_type, content), = documented["content"].items()
+            assert refused.headers["content-type"] == media_type
+            schema = document["components"]["schemas"][content["schema"]["$ref"].rpartition("/")[2]]
+            body = refused.json()
+            assert set(schema["required"]) <= body.keys(), (url, body)
+            assert body.get("status", body.get("code")) == 429
