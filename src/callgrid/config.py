@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Rooms. Signs join tokens and room keys; unset: a secret generated on the first start and
     # kept in the database (every process of an installation then reads the same one).
     secret_key: str | None = Field(default=None, min_length=16)
+    # Earlier secret keys, comma-separated: secrets stored encrypted under them stay readable
+    # (never written with them) until `callgrid secrets rotate` rewrites them under secret_key.
+    previous_secret_keys: str = ""
     # A live participant not heard from for this long is dropped (close code 4408).
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # RTCIceServer objects for the room page (JSON), e.g. [{"urls": "stun:turn.example.com"}].
@@ -142,6 +145,16 @@ class Settings(BaseSettings):
             if not windows or any(window.amount < 1 for window in windows):
                 raise ValueError("a rate limit is windows like 100/second;3000/minute (or empty: none)")
         return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _previous_secret_keys(cls, value: str) -> str:
+        if any(len(key.strip()) < 16 for key in value.split(",") if key.strip()):
+            raise ValueError("each previous secret key has at least 16 characters (keys are separated by commas)")
+        return value
+
+    def previous_secret_key_list(self) -> list[str]:
+        return [key.strip() for key in self.previous_secret_keys.split(",") if key.strip()]
 
     @field_validator("frame_ancestors")
     @classmethod

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from callgrid.db.server_secrets import ServerSecret  # noqa: F401 (the installation's, which signs join tokens and room keys)
 
 
 class RoomType(StrEnum):
@@ -75,16 +76,6 @@ class RoomMember(IdMixin, TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(16), default=MemberType.MEMBER)
     name: Mapped[str | None] = mapped_column(String(255), default=None)
-
-
-class ServerSecret(Base):
-    """Secrets of the installation, generated once (the first start) and shared by every process."""
-
-    __tablename__ = "server_secrets"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RoomEvent(Base):
