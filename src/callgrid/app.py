@@ -12,10 +12,12 @@ from callgrid.event_calls.endpoints import router as event_calls_router
 from callgrid.kit.clock import Clock, system_clock
 from callgrid.kit.query import refuse_unknown_query
 from callgrid.config import Settings, get_settings
+from callgrid.db.encrypted import load_keyring
 from callgrid.db.maintenance import periodic_statistics
 from callgrid.db.session import open_database
 from callgrid.directory.endpoints import router as directory_router
 from callgrid.errors import ErrorRenderers, install_error_handlers
+from callgrid.idempotency import repository as idempotency_keys
 from callgrid.kit.page_headers import PageHeaders
 from callgrid.kit.stop_signals import first_on_stop
 from callgrid.limits import RequestGuard
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.state.engine = database.engine
         app.state.sessionmaker = database.read
         try:
+            # The keys of secrets stored encrypted (webhook secrets and headers: callgrid.db.encrypted).
+            await load_keyring(settings, database.write_engine, database.engine)
             # Live rooms: the signer of join tokens and room keys (the server secret), and the
             # presence hub (in this process, or shared through Redis).
             signer = await load_signer(database, settings.secret_key)
@@ -72,10 +76,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             await app.state.rooms.start()
             try:
                 # Webhook delivery inside this process, unless `callgrid worker` processes do it;
-                # the planner's statistics kept current (callgrid.db.maintenance).
+                # the planner's statistics kept current and expired idempotency keys deleted
+                # (callgrid.db.maintenance).
                 async with (
                     embedded_worker(app.state.sessionmaker, settings, enabled=settings.run_embedded_worker),
-                    periodic_statistics(database, settings.analyze_interval_seconds),
+                    periodic_statistics(
+                        database, settings.analyze_interval_seconds,
+                        chores=[lambda: idempotency_keys.purge(database, app.state.clock())],  # keys past their 24 hours
+                    ),
                     # Revoked API keys leave this process's key cache at once (tenancy.revocations).
                     revocations.watching(settings.database_url, lambda: app.state.key_cache) as key_watcher,
                     # SIGTERM: the rooms' sockets are closed with their reason before the server's shutdown.

@@ -29,7 +29,7 @@ checks without statistics, with rough ones and with full ones.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -117,8 +117,11 @@ async def _sqlite_stale(session, table: str) -> int:
 
 
 @asynccontextmanager
-async def periodic_statistics(database: Database | async_sessionmaker, interval: float) -> AsyncIterator[None]:
-    """Run `update_statistics` every `interval` seconds while the block runs (0: never)."""
+async def periodic_statistics(
+    database: Database | async_sessionmaker, interval: float, chores: Sequence[Callable[[], Awaitable[object]]] = ()
+) -> AsyncIterator[None]:
+    """Run `update_statistics` every `interval` seconds while the block runs (0: never), and
+    after it each of `chores` (other periodic upkeep: expired idempotency keys)."""
     if interval <= 0:
         yield
         return
@@ -134,6 +137,13 @@ async def periodic_statistics(database: Database | async_sessionmaker, interval:
                 raise
             except Exception:
                 log.exception("updating planner statistics failed")
+            for chore in chores:
+                try:
+                    await chore()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("periodic upkeep failed")
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(loop(), name="callgrid-statistics")

@@ -10,3 +10,4 @@ from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEnd
 from callgrid.bookings.models import Booking, EventType, EventTypeHost  # noqa: F401
 from callgrid.tenancy.models import NumberCounter  # noqa: F401
 from callgrid.rooms.recording.models import Recording  # noqa: F401
+from callgrid.idempotency.models import IdempotencyKey  # noqa: F401
