@@ -10,6 +10,7 @@ Helpers shared beyond fixtures live in `tests/support/`.
   session's event loop, so its engines and connections stay up): a test gets it on an emptied
   database, with its own clock and key cache. With the worker, a test has an app of its own,
   so that nothing the worker does outlives the test.
+- `fresh_database_url`: an empty database of the test's own, for real `callgrid` processes.
 - `service_session`: a write session on a clean database, for calling services directly;
   whatever the test did is rolled back after it.
 - `settings`: what both are built from. The embedded webhook worker is off unless the test's
@@ -28,7 +29,7 @@ from callgrid.config import Settings
 from callgrid.db.session import Database, open_database
 from callgrid.tenancy.auth import KeyCache
 from tests.support.databases import BACKENDS, clean, forget, migrate, sqlite_url
-from tests.support.postgres import POSTGRES_URL, create_database, drop_database
+from tests.support.postgres import POSTGRES_URL, create_database, drop_database, new_database_sync
 from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Tenant: for the tests)
 from tests.support.time import MovableClock
 
@@ -55,6 +56,17 @@ def backend(request) -> str:
 @pytest.fixture
 def database_url(database_urls, backend) -> str:
     return database_urls[backend]
+
+
+@pytest.fixture
+def fresh_database_url(backend, tmp_path):
+    """A database of the test's own that nobody has touched, not even migrated: for tests
+    that start `callgrid` processes (which migrate it)."""
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path / "fresh.db")
+        return
+    with new_database_sync("callgrid_fresh") as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,24 +2,12 @@
 
 import pytest
 
-from tests.support.databases import sqlite_url
-from tests.support.postgres import new_database_sync
 from tests.support.servers import CALLGRID, Served, callgrid_env  # noqa: F401 (CALLGRID: for the tests here)
 
 
 def start_server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> Served:
     """`callgrid serve` on `database_url`, ready."""
     return Served(callgrid_env(database_url, **(extra_env or {})), workers=workers)
-
-
-@pytest.fixture
-def fresh_database_url(backend, tmp_path):
-    """A database nobody has touched: not even migrated."""
-    if backend == "sqlite":
-        yield sqlite_url(tmp_path / "e2e.db")
-        return
-    with new_database_sync("callgrid_e2e") as url:
-        yield url
 
 
 @pytest.fixture

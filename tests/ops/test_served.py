@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 
 from tests.support.databases import sqlite_url
-from tests.support.postgres import POSTGRES_URL, create_database, drop_database, new_database_sync
+from tests.support.postgres import POSTGRES_URL, create_database, drop_database
 from tests.support.processes import free_port
 from tests.support.servers import Served, callgrid_env
 
@@ -30,13 +30,11 @@ REDIS_URL = __import__("os").environ.get("CALLGRID_TEST_REDIS_URL")
 
 
 @pytest.fixture
-def database_url(backend, tmp_path):
+def database_url(fresh_database_url):
     """A fresh database; on PostgreSQL its URL carries a password (the test server ignores it)."""
-    if backend == "sqlite":
-        yield sqlite_url(tmp_path / "served.db")
-        return
-    with new_database_sync("callgrid_ops") as url:
-        yield make_url(url).set(password=DB_PASSWORD).render_as_string(hide_password=False)
+    if fresh_database_url.startswith("sqlite"):
+        return fresh_database_url
+    return make_url(fresh_database_url).set(password=DB_PASSWORD).render_as_string(hide_password=False)
 
 
 class Receiver:

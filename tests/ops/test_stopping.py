@@ -14,8 +14,6 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.databases import sqlite_url
-from tests.support.postgres import POSTGRES_URL, new_database_sync
 from tests.support.servers import Served, callgrid_env
 
 pytestmark = pytest.mark.slow  # real server processes
@@ -23,19 +21,10 @@ pytestmark = pytest.mark.slow  # real server processes
 REDIS_URL = os.environ.get("CALLGRID_TEST_REDIS_URL")
 
 
-@pytest.fixture
-def database_url(backend, tmp_path):
-    if backend == "sqlite":
-        yield sqlite_url(tmp_path / "stopping.db")
-        return
-    with new_database_sync("callgrid_stop") as url:
-        yield url
-
-
-def serve(database_url: str, tmp_path, workers: int = 1, **extra: str) -> Served:
-    if REDIS_URL and workers > 1 and not database_url.startswith("sqlite"):
+def serve(fresh_database_url: str, tmp_path, workers: int = 1, **extra: str) -> Served:
+    if REDIS_URL and workers > 1 and not fresh_database_url.startswith("sqlite"):
         extra.setdefault("CALLGRID_REDIS_URL", REDIS_URL)
-    return Served(callgrid_env(database_url, **extra), workers=workers, log=tmp_path / "serve.log")
+    return Served(callgrid_env(fresh_database_url, **extra), workers=workers, log=tmp_path / "serve.log")
 
 
 async def stopped_within(server: Served, seconds: float = 20.0) -> float:
@@ -50,8 +39,8 @@ async def stopped_within(server: Served, seconds: float = 20.0) -> float:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-async def test_idle_it_stops_within_two_seconds(database_url, tmp_path, workers):
-    server = serve(database_url, tmp_path, workers)
+async def test_idle_it_stops_within_two_seconds(fresh_database_url, tmp_path, workers):
+    server = serve(fresh_database_url, tmp_path, workers)
     try:
         async with server.client(server.first_key or server.create_org("Stop")["api_key"]) as http:
             assert (await http.get("/api/v1/hosts")).status_code == 200  # a keep-alive connection left open
@@ -63,10 +52,10 @@ async def test_idle_it_stops_within_two_seconds(database_url, tmp_path, workers)
     assert log.count("Application shutdown complete") == workers, log[-2000:]
 
 
-async def test_a_request_in_flight_is_answered_before_it_stops(database_url, tmp_path):
+async def test_a_request_in_flight_is_answered_before_it_stops(fresh_database_url, tmp_path):
     """A create whose body is still arriving when SIGTERM comes: answered (201, committed),
     then the process ends; a request arriving after the signal finds no listener."""
-    server = serve(database_url, tmp_path)
+    server = serve(fresh_database_url, tmp_path)
     key = server.first_key or server.create_org("Stop")["api_key"]
     body = json.dumps({"name": "Late", "email": "late@example.com"}).encode()
     try:
@@ -100,8 +89,8 @@ async def test_a_request_in_flight_is_answered_before_it_stops(database_url, tmp
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-async def test_a_rooms_socket_is_closed_with_its_reason(database_url, tmp_path, workers):
-    server = serve(database_url, tmp_path, workers)
+async def test_a_rooms_socket_is_closed_with_its_reason(fresh_database_url, tmp_path, workers):
+    server = serve(fresh_database_url, tmp_path, workers)
     try:
         async with server.client(server.first_key or server.create_org("Stop")["api_key"]) as http:
             room = (await http.post("/v1/rooms", json={"name": "Stopping", "type": "public"})).json()["room"]
