@@ -21,6 +21,7 @@ from callgrid.db.session import write_session
 from callgrid.errors import CallgridError
 from callgrid.observability.logs import configure_logging, fail, logging_config
 from callgrid.tenancy import repository as tenancy_repository
+from callgrid.tenancy.models import KeyRole
 
 app = typer.Typer(help="Callgrid: schedule and run video calls.", no_args_is_help=True)
 orgs = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
@@ -247,7 +248,7 @@ def orgs_create(
     slug: Annotated[str | None, typer.Option(help="URL-safe short name; from NAME by default")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Create an organization with an owner host and an API key."""
+    """Create an organization with an owner host and an admin API key."""
 
     async def work(session):
         return await onboarding.create_organization_with_owner(session, name, slug=slug)
@@ -270,6 +271,7 @@ def keys_create(
     org: Annotated[str, typer.Option("--org", help="organization slug")],
     host: Annotated[UUID | None, typer.Option("--host", help="host the key acts as; the owner by default")] = None,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    role: Annotated[KeyRole, typer.Option(help="admin: the whole organization; host: only what its host may (docs/roles.md)")] = KeyRole.HOST,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
 
@@ -277,7 +279,7 @@ def keys_create(
         organization = await tenancy_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise CallgridError(f"no organization with slug {org!r}")
-        return await onboarding.create_api_key(session, organization.id, host, name=name)
+        return await onboarding.create_api_key(session, organization.id, host, name=name, role=role)
 
     print(_run(work))
 
@@ -287,7 +289,7 @@ def keys_list(
     org: Annotated[str, typer.Option("--org", help="organization slug")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """The organization's working keys: id, label, host, first characters, created, last used (never the key)."""
+    """The organization's working keys: id, label, host, role, first characters, created, last used (never the key)."""
     from callgrid.kit.timestamps import utc_millis
 
     async def work(session):
@@ -298,7 +300,7 @@ def keys_list(
 
     rows = [
         {
-            "id": str(key.id), "name": key.name, "host_id": str(key.host_id), "prefix": key.prefix,
+            "id": str(key.id), "name": key.name, "host_id": str(key.host_id), "role": key.role, "prefix": key.prefix,
             "created_at": utc_millis(key.created_at),
             "last_used_at": utc_millis(key.last_used_at) if key.last_used_at else None,
         }
@@ -309,7 +311,7 @@ def keys_list(
         return
     for row in rows:
         print("\t".join([row["id"], row["prefix"] + "...", row["host_id"], row["created_at"], row["last_used_at"] or "never",
-                         row["name"]]))
+                         row["role"], row["name"]]))
 
 
 @keys.command("revoke")

@@ -36,6 +36,11 @@ class Unauthorized(CallgridError):
     title = "Unauthorized"
 
 
+class Forbidden(CallgridError):
+    status_code = 403
+    title = "Forbidden"
+
+
 class NotFound(CallgridError):
     status_code = 404
     title = "Not Found"

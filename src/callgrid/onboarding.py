@@ -13,7 +13,7 @@ from callgrid.directory import repository as directory_repository
 from callgrid.directory.models import Host
 from callgrid.errors import NotFound
 from callgrid.tenancy import service as tenancy
-from callgrid.tenancy.models import ApiKey, Organization
+from callgrid.tenancy.models import ApiKey, KeyRole, Organization
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,19 @@ async def create_organization_with_owner(
     )
     session.add(host)
     await session.flush()
-    key = await tenancy.create_api_key(session, organization.id, host.id, name="owner")
+    key = await tenancy.create_api_key(session, organization.id, host.id, name="owner", role=KeyRole.ADMIN)
     return NewOrganization(organization, host, key)
 
 
-async def create_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID | None = None, *, name: str = "") -> str:
-    """A key acting as `host_id`, a host of the organization; as its owner host when None."""
-    return (await add_api_key(session, organization_id, host_id, name=name))[1]
+async def create_api_key(
+    session: AsyncSession, organization_id: UUID, host_id: UUID | None = None, *, name: str = "", role: KeyRole = KeyRole.HOST
+) -> str:
+    """A key with `role` acting as `host_id`, a host of the organization; as its owner host when None."""
+    return (await add_api_key(session, organization_id, host_id, name=name, role=role))[1]
 
 
 async def add_api_key(
-    session: AsyncSession, organization_id: UUID, host_id: UUID | None = None, *, name: str = ""
+    session: AsyncSession, organization_id: UUID, host_id: UUID | None = None, *, name: str = "", role: KeyRole = KeyRole.HOST
 ) -> tuple[ApiKey, str]:
     """`create_api_key`'s row and key. A deleted host takes no new key."""
     if host_id is None:
@@ -57,4 +59,4 @@ async def add_api_key(
         host = await session.get(Host, host_id)
     if host is None or host.organization_id != organization_id or host.deleted_at is not None:
         raise NotFound(f"no host with id {host_id} in this organization", field="host_id")
-    return await tenancy.add_api_key(session, organization_id, host.id, name=name)
+    return await tenancy.add_api_key(session, organization_id, host.id, name=name, role=role)

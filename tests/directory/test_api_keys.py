@@ -23,7 +23,7 @@ async def test_create_list_and_revoke(app, tenant):
     created = await tenant.client.post(KEYS, json={"name": "ci"})
     assert created.status_code == 201, created.text
     body = created.json()
-    assert set(body) == {"id", "name", "host_id", "prefix", "created_at", "last_used_at", "key"}
+    assert set(body) == {"id", "name", "host_id", "role", "prefix", "created_at", "last_used_at", "key"}
     assert body["name"] == "ci" and body["host_id"] == tenant.host_id and body["last_used_at"] is None
     assert body["key"].startswith("cg_") and body["prefix"] == body["key"][:8]
     assert MILLIS_Z.match(body["created_at"]), body["created_at"]
@@ -32,17 +32,17 @@ async def test_create_list_and_revoke(app, tenant):
     assert listed["pagination"] == {"total_count": 2, "max_page": 1}
     assert [k["name"] for k in listed["items"]] == ["owner", "ci"]
     for item in listed["items"]:
-        assert set(item) == {"id", "name", "host_id", "prefix", "created_at", "last_used_at"}
+        assert set(item) == {"id", "name", "host_id", "role", "prefix", "created_at", "last_used_at"}
         assert body["key"] not in str(listed) and tenant.key not in str(listed)
     # The owner's key was just used (this very list): its last use is known.
     owner = listed["items"][0]
     assert MILLIS_Z.match(owner["last_used_at"]), owner
 
-    async with client(app, body["key"]) as ci:
-        assert (await ci.get("/api/v1/hosts")).status_code == 200
+    async with client(app, body["key"]) as ci:  # a host key (the default role): it reads products
+        assert (await ci.get("/api/v1/products")).status_code == 200
         revoked = await tenant.client.delete(f"{KEYS}/{body['id']}")
         assert revoked.status_code == 204, revoked.text
-        assert_problem(await ci.get("/api/v1/hosts"), 401)
+        assert_problem(await ci.get("/api/v1/products"), 401)
     assert [k["name"] for k in (await tenant.client.get(KEYS)).json()["items"]] == ["owner"]
     # Gone: revoking again, or a key id that names nothing, is a 404.
     assert_problem(await tenant.client.delete(f"{KEYS}/{body['id']}"), 404, "key_id")
@@ -84,14 +84,14 @@ async def test_last_use_is_written_at_most_once_a_minute(app, tenant, clock):
 
     async with client(app, created["key"]) as probe:
         before = clock() - timedelta(milliseconds=1)
-        assert (await probe.get("/api/v1/hosts")).status_code == 200
+        assert (await probe.get("/api/v1/products")).status_code == 200
         first = await last_used()
         assert MILLIS_Z.match(first) and before <= parsed(first) <= clock(), first
         clock.advance(timedelta(seconds=40))
-        assert (await probe.get("/api/v1/hosts")).status_code == 200
+        assert (await probe.get("/api/v1/products")).status_code == 200
         assert await last_used() == first  # within the minute: not written again
         clock.advance(timedelta(seconds=30))
-        assert (await probe.get("/api/v1/hosts")).status_code == 200
+        assert (await probe.get("/api/v1/products")).status_code == 200
         later = await last_used()
         assert parsed(later) >= parsed(first) + timedelta(seconds=70), (first, later)
 
@@ -106,10 +106,10 @@ async def caching(app):
 async def test_a_cached_key_revoked_through_the_api_stops_at_once(app, tenant, caching):
     created = (await tenant.client.post(KEYS, json={})).json()
     async with client(app, created["key"]) as other:
-        assert (await other.get("/api/v1/hosts")).status_code == 200
+        assert (await other.get("/api/v1/products")).status_code == 200
         assert caching.get(hash_key(created["key"])) is not None  # cached
         assert (await tenant.client.delete(f"{KEYS}/{created['id']}")).status_code == 204
-        assert_problem(await other.get("/api/v1/hosts"), 401)
+        assert_problem(await other.get("/api/v1/products"), 401)
 
 
 async def test_a_cached_key_revoked_by_another_process_stops_at_once(app, tenant, caching, clock):
@@ -117,7 +117,7 @@ async def test_a_cached_key_revoked_by_another_process_stops_at_once(app, tenant
     connection of its own; this process hears of it (NOTIFY, or SQLite's data_version)."""
     created = (await tenant.client.post(KEYS, json={})).json()
     async with client(app, created["key"]) as other:
-        assert (await other.get("/api/v1/hosts")).status_code == 200
+        assert (await other.get("/api/v1/products")).status_code == 200
         assert caching.get(hash_key(created["key"])) is not None
         watcher = app.state.key_watcher
         heard = getattr(watcher, "heard", 0)
@@ -137,4 +137,4 @@ async def test_a_cached_key_revoked_by_another_process_stops_at_once(app, tenant
                 if watcher.heard > heard:
                     break
                 await asyncio.sleep(0.01)
-        assert_problem(await other.get("/api/v1/hosts"), 401)
+        assert_problem(await other.get("/api/v1/products"), 401)

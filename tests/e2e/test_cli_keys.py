@@ -39,3 +39,21 @@ async def test_key_created_for_a_host_acts_as_that_host(server):
 
     done = subprocess.run([CALLGRID, "keys", "create", "--org", "no-such-org"], env=server.env, capture_output=True, text=True)
     assert done.returncode != 0 and "no organization" in done.stderr
+
+
+async def test_keys_are_made_with_a_role_and_orgs_create_makes_an_admin(server):
+    org = server.create_org("Roles")
+    slug = org["organization"]["slug"]
+    admin_key = server.cli("keys", "create", "--org", slug, "--role", "admin", "--name", "ops").strip()
+    host_key = server.cli("keys", "create", "--org", slug, "--name", "desk").strip()
+    async with server.client(org["api_key"]) as first, server.client(admin_key) as ops, server.client(host_key) as desk:
+        listed = (await ops.get("/api/v1/api-keys")).json()["items"]
+        assert [(k["name"], k["role"]) for k in listed] == [("owner", "admin"), ("ops", "admin"), ("desk", "host")]
+        assert (await first.get("/api/v1/api-keys")).status_code == 200
+        refused = await desk.get("/api/v1/api-keys")
+        assert refused.status_code == 403 and refused.json()["required_role"] == "admin", refused.text
+    done = subprocess.run(
+        [CALLGRID, "keys", "create", "--org", slug, "--role", "owner"], env=server.env, capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "owner" in done.stderr
+

@@ -30,18 +30,18 @@ async def test_a_key_revoked_on_one_process_is_refused_by_the_other_at_once(fres
                         second.client(by_cli) as cli_key_on_second, first.client(by_cli) as cli_key_on_first:
                     for http in (on_first, on_second, cli_key_on_first, cli_key_on_second):
                         for _ in range(3):  # verified once, then from each process's cache
-                            assert (await http.get("/api/v1/hosts")).status_code == 200
+                            assert (await http.get("/api/v1/products")).status_code == 200
 
                     # Revoked through the first process's API: the second refuses at once.
                     assert (await admin.delete(f"/api/v1/api-keys/{bot['id']}")).status_code == 204
-                    refused = await on_second.get("/api/v1/hosts")
+                    refused = await on_second.get("/api/v1/products")
                     assert refused.status_code == 401, refused.text
-                    assert (await on_first.get("/api/v1/hosts")).status_code == 401
+                    assert (await on_first.get("/api/v1/products")).status_code == 401
 
                     # `callgrid keys list` shows the working keys (never a key), with their last use.
                     listed = json.loads(first.cli("keys", "list", "--org", slug, "--json"))
-                    assert [k["name"] for k in listed] == ["owner", "nightly"]
-                    assert all(set(k) == {"id", "name", "host_id", "prefix", "created_at", "last_used_at"} for k in listed)
+                    assert [(k["name"], k["role"]) for k in listed] == [("owner", "admin"), ("nightly", "host")]
+                    assert all(set(k) == {"id", "name", "host_id", "role", "prefix", "created_at", "last_used_at"} for k in listed)
                     assert by_cli not in json.dumps(listed) and org["api_key"] not in json.dumps(listed)
                     nightly = listed[1]
                     assert nightly["prefix"] == by_cli[:8]
@@ -50,13 +50,13 @@ async def test_a_key_revoked_on_one_process_is_refused_by_the_other_at_once(fres
 
                     # Revoked with the CLI (a third process): both servers refuse at once.
                     first.cli("keys", "revoke", nightly["id"], "--org", slug)
-                    assert (await cli_key_on_second.get("/api/v1/hosts")).status_code == 401
-                    assert (await cli_key_on_first.get("/api/v1/hosts")).status_code == 401
+                    assert (await cli_key_on_second.get("/api/v1/products")).status_code == 401
+                    assert (await cli_key_on_first.get("/api/v1/products")).status_code == 401
 
                 # The admin's key, never revoked, still works on both.
-                assert (await admin.get("/api/v1/hosts")).status_code == 200
+                assert (await admin.get("/api/v1/products")).status_code == 200
                 async with second.client(org["api_key"]) as admin_on_second:
-                    assert (await admin_on_second.get("/api/v1/hosts")).status_code == 200
+                    assert (await admin_on_second.get("/api/v1/products")).status_code == 200
         finally:
             second.stop()
     finally:

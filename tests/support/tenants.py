@@ -31,3 +31,18 @@ async def make_tenant(app, name: str) -> Tenant:
         created = await onboarding.create_organization_with_owner(session, name)
         await session.commit()
     return Tenant(client(app, created.api_key), str(created.organization.id), str(created.host.id), created.api_key)
+
+
+async def add_key(app, tenant: Tenant, host_id: str | None = None, *, role: str = "host") -> httpx.AsyncClient:
+    """A client holding a new key of `tenant`'s organization with `role`, acting as `host_id`
+    (the owner host when None), committed."""
+    from uuid import UUID
+
+    from callgrid.tenancy.models import KeyRole
+
+    async with write_session(app.state.database) as session:
+        key = await onboarding.create_api_key(
+            session, UUID(tenant.organization_id), UUID(host_id) if host_id else None, role=KeyRole(role)
+        )
+        await session.commit()
+    return client(app, key)

@@ -74,6 +74,9 @@ class Call(IdMixin, TimestampMixin, Base):
     product_id: Mapped[UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
     # Per-call feature flags (the appointments API's `config`).
     config: Mapped[dict | None] = mapped_column(JSON, default=None)
+    # An appointment's host for who may see it (appointments have no `host_id`: they are outside
+    # the double-booking check): the host of the key that created it.
+    created_by_host_id: Mapped[UUID | None] = mapped_column(default=None)
 
 
 class Participant(IdMixin, TimestampMixin, Base):

@@ -66,6 +66,9 @@ class Room(IdMixin, TimestampMixin, Base):
     # organization, which takes both), and when its time limit closes it (None: no limit).
     parent_id: Mapped[UUID | None] = mapped_column(default=None)
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The host it belongs to (a host key sees only its own host's rooms): the creating key's host,
+    # a call's host, a breakout's main room's. No foreign key: hosts are only ever soft-deleted.
+    host_id: Mapped[UUID | None] = mapped_column(default=None)
 
 
 class RoomMember(IdMixin, TimestampMixin, Base):

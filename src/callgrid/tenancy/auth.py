@@ -6,9 +6,10 @@ from uuid import UUID
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
-from callgrid.errors import Unauthorized
+from callgrid.errors import Forbidden, Unauthorized
 from callgrid.tenancy import repository
 from callgrid.tenancy.keys import hash_key
+from callgrid.tenancy.models import KeyRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,20 @@ class Principal:
     organization_name: str
     host_id: UUID
     key_id: UUID | None = None
+    role: KeyRole = KeyRole.HOST
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == KeyRole.ADMIN
+
+    @property
+    def host_scope(self) -> UUID | None:
+        """The one host whose objects the key sees; None for an admin key, which sees every host's."""
+        return None if self.is_admin else self.host_id
+
+    def sees_host(self, host_id: UUID | None) -> bool:
+        """Whether an object of `host_id` (of the key's organization) is visible to the key."""
+        return self.is_admin or (host_id is not None and host_id == self.host_id)
 
 
 class KeyCache:
@@ -97,7 +112,7 @@ async def _authenticate(request: Request, _declared: Annotated[None, Security(be
         if found is None:
             raise Unauthorized("invalid token")
         api_key, organization = found
-        principal = Principal(organization.id, organization.name, api_key.host_id, api_key.id)
+        principal = Principal(organization.id, organization.name, api_key.host_id, api_key.id, KeyRole(api_key.role))
         if trusted:
             cache.put(key_hash, principal, epoch)
     usage = getattr(state, "key_usage", None)
@@ -110,3 +125,20 @@ async def _authenticate(request: Request, _declared: Annotated[None, Security(be
 
 authenticated = Depends(_authenticate)
 CurrentPrincipal = Annotated[Principal, authenticated]
+
+
+def needs_admin(principal: Principal) -> None:
+    """403 for a host key: the operation is the organization's (docs/roles.md)."""
+    if not principal.is_admin:
+        raise Forbidden(
+            f"this needs an API key with the role admin (this key's role is {principal.role.value})",
+            extra={"required_role": KeyRole.ADMIN.value},
+        )
+
+
+async def _authenticate_admin(principal: CurrentPrincipal) -> Principal:
+    needs_admin(principal)
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(_authenticate_admin)]

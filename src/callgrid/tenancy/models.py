@@ -1,4 +1,5 @@
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from sqlalchemy import ForeignKey, Index, Integer, String
@@ -14,6 +15,13 @@ class Organization(IdMixin, TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class KeyRole(StrEnum):
+    """What a key may do: `admin` the whole organization, `host` what its own host may (docs/roles.md)."""
+
+    ADMIN = "admin"
+    HOST = "host"
+
+
 class ApiKey(IdMixin, TimestampMixin, Base):
     __tablename__ = "api_keys"
 
@@ -22,6 +30,7 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(255), default="")
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default=KeyRole.HOST.value, server_default=KeyRole.HOST.value)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Written at most once a minute per key (callgrid.tenancy.usage), off the request's path.
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

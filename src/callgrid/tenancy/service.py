@@ -10,7 +10,7 @@ from callgrid.db.errors import is_unique_violation
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.tenancy import repository, revocations
 from callgrid.tenancy.keys import generate_key, hash_key
-from callgrid.tenancy.models import ApiKey, Organization, WhitelabelDomain
+from callgrid.tenancy.models import ApiKey, KeyRole, Organization, WhitelabelDomain
 from callgrid.tenancy.schemas import DomainCreate
 
 
@@ -32,16 +32,22 @@ async def create_organization(session: AsyncSession, name: str, *, slug: str | N
     return organization
 
 
-async def create_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "") -> str:
+async def create_api_key(
+    session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "", role: KeyRole = KeyRole.HOST
+) -> str:
     """A new key acting as `host_id`, which the caller has checked is a host of the organization."""
-    return (await add_api_key(session, organization_id, host_id, name=name))[1]
+    return (await add_api_key(session, organization_id, host_id, name=name, role=role))[1]
 
 
-async def add_api_key(session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "") -> tuple[ApiKey, str]:
-    """A new key acting as `host_id` (checked by the caller): its row and the key itself, which
-    is stored only as a hash."""
+async def add_api_key(
+    session: AsyncSession, organization_id: UUID, host_id: UUID, *, name: str = "", role: KeyRole = KeyRole.HOST
+) -> tuple[ApiKey, str]:
+    """A new key acting as `host_id` (checked by the caller) with `role`: its row and the key
+    itself, which is stored only as a hash."""
     key = generate_key()
-    row = ApiKey(organization_id=organization_id, host_id=host_id, name=name, prefix=key[:8], key_hash=hash_key(key))
+    row = ApiKey(
+        organization_id=organization_id, host_id=host_id, name=name, prefix=key[:8], key_hash=hash_key(key), role=role.value
+    )
     session.add(row)
     await session.flush()
     return row, key
