@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from callgrid import onboarding
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
@@ -15,7 +16,7 @@ from callgrid.tenancy import repository, service
 from callgrid.tenancy.auth import AdminPrincipal
 from callgrid.tenancy.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
-router = APIRouter(prefix="/api/v1", tags=["api keys"])
+router = APIRouter(prefix="/api/v1", tags=["api keys"], route_class=IdempotentRoute)
 
 KeyId = Annotated[str, Path(description="the key's id (not the key)")]
 
@@ -31,7 +32,7 @@ async def list_keys(params: PageQuery, principal: AdminPrincipal, session: ReadS
 
 @router.post(
     "/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create an API key (shown once)",
-    responses={404: {"description": "No host with that `host_id` (or a deleted one)"}},
+    responses={404: {"description": "No host with that `host_id` (or a deleted one)"}}, dependencies=[Idempotent],
 )
 async def create_key(body: ApiKeyCreate, principal: AdminPrincipal, session: WriteSession):
     """The answer holds the key: the only time it is shown (it is stored as a SHA-256 hash)."""

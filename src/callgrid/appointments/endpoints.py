@@ -29,6 +29,7 @@ from callgrid.calls import participants, repository
 from callgrid.calls.models import CallKind
 from callgrid.calls.repository import ParticipantCallFilter
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.errors import BadRequest, NotFound
 from callgrid.kit.clock import Now
 from callgrid.kit.pagination import fetch_page, offset_of
@@ -36,7 +37,7 @@ from callgrid.rooms.service import CallLinks
 from callgrid.tenancy.auth import CurrentPrincipal
 
 PREFIX = "/api/v1/appointments"
-router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"])
+router = SlashOptionalRouter(prefix=PREFIX, tags=["appointments"], route_class=IdempotentRoute)
 
 AppointmentId = Annotated[str, Path(description="A UUID string identifying this appointment.")]
 
@@ -88,7 +89,7 @@ async def list_appointments(
     return render.page(request.url, results, count, page, page_size)
 
 
-@router.post("/", status_code=201, response_model=AppointmentOut, summary="Create an appointment")
+@router.post("/", status_code=201, response_model=AppointmentOut, summary="Create an appointment", dependencies=[Idempotent])
 async def create_appointment(
     body: AppointmentCreate,
     principal: CurrentPrincipal,

@@ -12,13 +12,14 @@ from callgrid.bookings import repository, service
 from callgrid.bookings.links import Links
 from callgrid.bookings.schemas import EventTypeCreate, EventTypeHostOut, EventTypeOut, EventTypeUpdate, SlotOut, SlotsOut
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.kit.clock import Now
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.kit.timestamps import utc_millis
 from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.validation import TimezoneName, zone
 
-router = APIRouter(prefix="/api/v1/event-types", tags=["event types"])
+router = APIRouter(prefix="/api/v1/event-types", tags=["event types"], route_class=IdempotentRoute)
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -56,7 +57,7 @@ def _out(view: service.EventTypeView, links) -> EventTypeOut:
     )
 
 
-@router.post("", status_code=201, response_model=EventTypeOut)
+@router.post("", status_code=201, response_model=EventTypeOut, dependencies=[Idempotent])
 async def create_event_type(body: EventTypeCreate, principal: CurrentPrincipal, session: WriteSession, now: Now, links: Links):
     return _out(await service.create_event_type(session, principal.organization_id, body, now), links)
 

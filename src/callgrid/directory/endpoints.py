@@ -3,6 +3,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.directory import repository, service
 from callgrid.directory.models import Contact, Host, Product
 from callgrid.directory.schemas import (
@@ -20,10 +21,10 @@ from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy.auth import CurrentPrincipal
 
-router = APIRouter(prefix="/api/v1", tags=["directory"])
+router = APIRouter(prefix="/api/v1", tags=["directory"], route_class=IdempotentRoute)
 
 
-@router.post("/hosts", status_code=201, response_model=HostRead)
+@router.post("/hosts", status_code=201, response_model=HostRead, dependencies=[Idempotent])
 async def create_host(body: HostCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_host(session, principal.organization_id, body)
 
@@ -44,7 +45,7 @@ async def update_host(host_id: UUID, body: HostUpdate, principal: CurrentPrincip
     return await service.update_host(session, principal.organization_id, host_id, body)
 
 
-@router.post("/contacts", status_code=201, response_model=ContactRead)
+@router.post("/contacts", status_code=201, response_model=ContactRead, dependencies=[Idempotent])
 async def create_contact(body: ContactCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_contact(session, principal.organization_id, body)
 
@@ -71,7 +72,7 @@ async def delete_contact(contact_id: str, principal: CurrentPrincipal, session: 
     return Response(status_code=204)
 
 
-@router.post("/products", status_code=201, response_model=ProductRead)
+@router.post("/products", status_code=201, response_model=ProductRead, dependencies=[Idempotent])
 async def create_product(body: ProductCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.create_product(session, principal.organization_id, principal.host_id, body)
 
@@ -98,7 +99,7 @@ async def delete_product(product_id: str, principal: CurrentPrincipal, session: 
     return Response(status_code=204)
 
 
-@router.post("/products/{product_id}/subscribers", status_code=201, response_model=ContactRead)
+@router.post("/products/{product_id}/subscribers", status_code=201, response_model=ContactRead, dependencies=[Idempotent])
 async def add_subscriber(product_id: UUID, body: SubscriberAdd, principal: CurrentPrincipal, session: WriteSession):
     return await service.subscribe(session, principal.organization_id, product_id, body.contact_id)
 

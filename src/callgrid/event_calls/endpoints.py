@@ -8,12 +8,13 @@ from callgrid.bookings import service
 from callgrid.bookings.links import Links
 from callgrid.bookings.render import event_call
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.errors import BadRequest
 from callgrid.event_calls.schemas import Cancel, EventCallAnswer, EventCallCreate, Reschedule, normalise_phone
 from callgrid.kit.clock import Now
 from callgrid.tenancy.auth import CurrentPrincipal
 
-router = APIRouter(prefix="/v1/eventCalls", tags=["event calls"])
+router = APIRouter(prefix="/v1/eventCalls", tags=["event calls"], route_class=IdempotentRoute)
 
 BookingNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="the booking's id (its number)")]  # named `id` as in the answers
 
@@ -37,7 +38,7 @@ def _invitee(body: EventCallCreate, request: Request) -> service.Invitee:
     )
 
 
-@router.post("", status_code=201, response_model=EventCallAnswer)
+@router.post("", status_code=201, response_model=EventCallAnswer, dependencies=[Idempotent])
 async def create_event_call(
     body: EventCallCreate, request: Request, principal: CurrentPrincipal, read: ReadSession, write: WriteSession,
     now: Now, links: Links,
@@ -71,7 +72,7 @@ async def cancel_event_call(
     return _answer(details, links, "Event call cancelled", 200)
 
 
-@router.post("/{id}/reschedule", status_code=201, response_model=EventCallAnswer)
+@router.post("/{id}/reschedule", status_code=201, response_model=EventCallAnswer, dependencies=[Idempotent])
 async def reschedule_event_call(
     id: BookingNumber, body: Reschedule, principal: CurrentPrincipal, read: ReadSession,
     write: WriteSession, now: Now, links: Links,

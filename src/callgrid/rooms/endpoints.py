@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.errors import CallgridError
 from callgrid.kit.clock import Now
 from callgrid.rooms import render, repository, service
@@ -29,7 +30,7 @@ from callgrid.rooms.schemas import (
 from callgrid.tenancy.auth import CurrentPrincipal
 
 PREFIX = "/v1/rooms"
-router = APIRouter(prefix=PREFIX, tags=["rooms"])
+router = APIRouter(prefix=PREFIX, tags=["rooms"], route_class=IdempotentRoute)
 
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page, 1..100")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
@@ -56,7 +57,7 @@ async def _render(request: Request, views: list[service.RoomView]) -> list[dict[
     ]
 
 
-@router.post("", response_model=RoomCreated, response_model_exclude_unset=True, summary="Create a room")
+@router.post("", response_model=RoomCreated, response_model_exclude_unset=True, summary="Create a room", dependencies=[Idempotent])
 async def create_room(body: RoomCreate, request: Request, principal: CurrentPrincipal, session: WriteSession, now: Now):
     """200 (the seed's code) with the room and a paging of one; `webhook_secret` when a webhook was given."""
     created, secret = await service.create(
@@ -106,7 +107,10 @@ async def rotate_webhook_secret(room_id: str, principal: CurrentPrincipal, sessi
     return {"webhook_secret": await service.rotate_webhook_secret(session, room, now)}
 
 
-@router.post("/{room_id}/members", response_model=MemberList, response_model_exclude_unset=True, summary="Add members (all or nothing)")
+@router.post(
+    "/{room_id}/members", response_model=MemberList, response_model_exclude_unset=True, summary="Add members (all or nothing)",
+    dependencies=[Idempotent],
+)
 async def add_members(room_id: str, body: MembersAdd, principal: CurrentPrincipal, session: WriteSession, now: Now):
     room = await service.get(session, principal.organization_id, room_id, for_update=True)
     added = await service.add_members(session, room, body.members, now)
@@ -138,7 +142,7 @@ async def list_sessions(room_id: str, request: Request, principal: CurrentPrinci
     }
 
 
-@router.post("/{room_id}/join-tokens", response_model=JoinToken, summary="A join token for one user_id")
+@router.post("/{room_id}/join-tokens", response_model=JoinToken, summary="A join token for one user_id", dependencies=[Idempotent])
 async def create_join_token(
     room_id: str, body: JoinTokenCreate, request: Request, principal: CurrentPrincipal, session: ReadSession, now: Now
 ):

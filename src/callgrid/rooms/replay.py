@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from callgrid.db.session import ReadSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.errors import BadRequest, CallgridError, NotFound
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import parse_id
@@ -42,7 +43,7 @@ from callgrid.rooms.tokens import TokenError
 from callgrid.tenancy.auth import CurrentPrincipal
 
 pages = APIRouter(include_in_schema=False)
-router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
+router = APIRouter(prefix="/v1/rooms", tags=["rooms"], route_class=IdempotentRoute)
 
 PAGE_SIZE = 1000
 MEDIA_LINK_SECONDS = 3600
@@ -198,7 +199,10 @@ class ReplayToken(BaseModel):
     expires_at: str
 
 
-@router.post("/{room_id}/replay-tokens", response_model=ReplayToken, summary="A link to the room's replay for one user_id")
+@router.post(
+    "/{room_id}/replay-tokens", response_model=ReplayToken, summary="A link to the room's replay for one user_id",
+    dependencies=[Idempotent],
+)
 async def create_replay_token(room_id: str, body: ReplayTokenCreate, request: Request, principal: CurrentPrincipal,
                               session: ReadSession, now: Now) -> dict[str, str]:
     """A token for the room's replay page (also for a room that has ended); in a private room

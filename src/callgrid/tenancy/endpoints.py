@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy import repository, service
@@ -10,10 +11,10 @@ from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.tenancy.schemas import DomainCreate, DomainRead
 
 # Tagged as before the move, so the OpenAPI document is unchanged.
-router = APIRouter(prefix="/api/v1", tags=["directory"])
+router = APIRouter(prefix="/api/v1", tags=["directory"], route_class=IdempotentRoute)
 
 
-@router.post("/whitelabel-domains", status_code=201, response_model=DomainRead)
+@router.post("/whitelabel-domains", status_code=201, response_model=DomainRead, dependencies=[Idempotent])
 async def add_domain(body: DomainCreate, principal: CurrentPrincipal, session: WriteSession):
     return await service.add_domain(session, principal.organization_id, body)
 

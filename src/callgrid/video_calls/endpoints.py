@@ -16,6 +16,7 @@ from callgrid.calls.conflicts import OverlapConflict
 from callgrid.calls.scores import ScoreBoard
 from callgrid.db.session import ReadSession, RequestSessions, WriteSession, read_session
 from callgrid.errors import BadRequest, Conflict
+from callgrid.idempotency.requests import IdempotencyKeyHeader, IdempotentRoute, begin
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import optional_id, parse_id
 from callgrid.scheduling import Schedule, ScheduleError, parse_weekday
@@ -41,7 +42,7 @@ from callgrid.video_calls.schemas import (
 )
 
 PREFIX = "/api/v1/external/workshops/video-calls"
-router = APIRouter(prefix=PREFIX, tags=["video calls"])
+router = APIRouter(prefix=PREFIX, tags=["video calls"], route_class=IdempotentRoute)
 
 
 _HOSTNAME = re.compile(HOSTNAME)
@@ -99,13 +100,17 @@ async def _creating(
     principal: CurrentPrincipal,
     x_whitelabel_host: WhitelabelHost = None,
     x_timezone_offset: TimezoneOffset = 0,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> AsyncIterator[_Creating]:
     """What a create takes, as one dependency: `CurrentPrincipal`, `ReadSession`,
     `WriteSession` and `Rendering`, the same values and headers, the sessions ended as their
     dependencies end them. FastAPI's cost is per dependency (a solve of each, and of what each
-    depends on again, cached or not): the five took about a fifth of a create's CPU."""
+    depends on again, cached or not): the five took about a fifth of a create's CPU.
+    With an `Idempotency-Key`, the key is claimed as the write session's first statement."""
     renderer = await _renderer(request, principal, x_whitelabel_host, x_timezone_offset)
     async with RequestSessions(request.app.state.database) as sessions:
+        if idempotency_key is not None:
+            await begin(request, principal, sessions.write, idempotency_key)
         yield _Creating(principal, sessions.read, sessions.write, renderer)
 
 

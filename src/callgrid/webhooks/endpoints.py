@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from callgrid.kit.clock import Now
 from callgrid.db.session import ReadSession, WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.tenancy.auth import CurrentPrincipal
 from callgrid.webhooks import repository, service
@@ -19,14 +20,14 @@ from callgrid.webhooks.schemas import (
     SecretRead,
 )
 
-router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"], route_class=IdempotentRoute)
 
 
 def _allow_private(request: Request) -> bool:
     return request.app.state.settings.webhook_allow_private_targets
 
 
-@router.post("", status_code=201, response_model=EndpointWithSecret, summary="Create a webhook endpoint")
+@router.post("", status_code=201, response_model=EndpointWithSecret, summary="Create a webhook endpoint", dependencies=[Idempotent])
 async def create_endpoint(
     body: EndpointCreate, request: Request, principal: CurrentPrincipal, session: WriteSession
 ):

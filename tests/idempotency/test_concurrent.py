@@ -1,0 +1,69 @@
+"""Concurrent retries with one key against a real `callgrid serve --workers 2`, over HTTP, on
+each database: one object, and every answer the same, byte for byte."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from callgrid.calls.models import Call
+from callgrid.config import Settings
+from callgrid.db.engine import create_engine
+from callgrid.idempotency.models import IdempotencyKey
+from callgrid.rooms.models import Room
+from callgrid.webhooks.models import WebhookEndpoint
+
+from tests.idempotency.conftest import APPOINTMENT, APPOINTMENTS, CALLS, ENDPOINT, ENDPOINTS, ROOM, ROOMS, call_body, new_key
+from tests.support.servers import Served, callgrid_env
+
+pytestmark = pytest.mark.slow  # a server process
+
+CONCURRENT = 10
+
+
+@pytest.fixture
+def served(fresh_database_url):
+    # Two processes: retries that meet in one process wait for each other there, those in the
+    # other wait on the key's unique index (PostgreSQL) or SQLite's write lock.
+    server = Served(callgrid_env(fresh_database_url), workers=2)
+    yield server
+    server.stop()
+
+
+async def _together(client, path: str, body: dict, key: str):
+    return await asyncio.gather(*(client.post(path, json=body, headers={"Idempotency-Key": key}) for _ in range(CONCURRENT)))
+
+
+async def _counts(database_url: str) -> dict[str, int]:
+    engine = create_engine(Settings(database_url=database_url))
+    try:
+        async with engine.connect() as connection:
+            async def number(model, *where) -> int:
+                return (await connection.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+            return {
+                "video calls": await number(Call, Call.title == "Webinar"),
+                "appointments": await number(Call, Call.title == APPOINTMENT["title"]),
+                "rooms": await number(Room, Room.name == ROOM["name"]),
+                "webhook endpoints": await number(WebhookEndpoint),
+                "keys": await number(IdempotencyKey),
+            }
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_retries_make_one_object_and_one_answer(served):
+    async with served.client(served.first_key) as client:
+        mango = (await client.post("/api/v1/products", json={"title": "Mango", "price": 1})).json()["id"]
+        for path, body in [(CALLS, call_body(mango)), (APPOINTMENTS, APPOINTMENT), (ROOMS, ROOM), (ENDPOINTS, ENDPOINT)]:
+            answers = await _together(client, path, body, new_key())
+            first = answers[0]
+            assert first.status_code in (200, 201), first.text
+            assert {(a.status_code, a.content, a.headers["content-type"]) for a in answers} == {
+                (first.status_code, first.content, first.headers["content-type"])
+            }
+            # One of them did it; the others replayed its answer.
+            assert sorted(a.headers.get("idempotent-replayed", "") for a in answers) == [""] + ["true"] * (CONCURRENT - 1)
+    assert await _counts(served.database_url) == {
+        "video calls": 1, "appointments": 1, "rooms": 1, "webhook endpoints": 1, "keys": 4,
+    }
