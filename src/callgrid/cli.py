@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from callgrid import onboarding
 from callgrid.config import Settings, get_settings
+from callgrid.db.encrypted import load_keyring, reseal
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.db.failures import DatabaseUnusable, check_connection, check_url, explain, mask_url
 from callgrid.db.migrate import migration_problem, upgrade
@@ -28,6 +29,8 @@ orgs = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(orgs, name="orgs")
 app.add_typer(keys, name="keys")
+secrets_cli = typer.Typer(help="Secrets stored encrypted (webhook signing secrets and header values).", no_args_is_help=True)
+app.add_typer(secrets_cli, name="secrets")
 err = Console(stderr=True)
 log = logging.getLogger("callgrid.cli")
 
@@ -95,6 +98,7 @@ async def _with_session(work, *, migrate: bool = True):
         await check_connection(engine, settings.database_url)
         if migrate:
             await upgrade(engine)
+        await load_keyring(settings, engine)
         async with write_session(create_sessionmaker(engine)) as session:
             result = await work(session)
             await session.commit()
@@ -122,10 +126,17 @@ def _listening_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+async def _seal_plaintext(session) -> int:
+    """Encrypt the secrets still stored in plaintext (written before Callgrid encrypted them)."""
+    from callgrid.migrations.models import Base
+
+    return await reseal(await session.connection(), Base.metadata, only_plaintext=True)
+
+
 @app.command()
 def migrate() -> None:
-    """Apply database migrations."""
-    _run(lambda session: asyncio.sleep(0))
+    """Apply database migrations (and encrypt secrets stored before Callgrid encrypted them)."""
+    _run(_seal_plaintext)
     err.print("database is up to date")
 
 
@@ -151,6 +162,7 @@ def serve(
     configure_logging(log_level.value, settings.log_format)
 
     async def first_start(session):
+        await _seal_plaintext(session)
         if await tenancy_repository.count_organizations(session) == 0:
             return await onboarding.create_organization_with_owner(session, "Default")
         return None
@@ -312,6 +324,17 @@ def keys_list(
     for row in rows:
         print("\t".join([row["id"], row["prefix"] + "...", row["host_id"], row["created_at"], row["last_used_at"] or "never",
                          row["role"], row["name"]]))
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with CALLGRID_SECRET_KEY; then CALLGRID_PREVIOUS_SECRET_KEYS can go."""
+    from callgrid.migrations.models import Base
+
+    async def work(session):
+        return await reseal(await session.connection(), Base.metadata)
+
+    err.print(f"re-encrypted the secrets of {_run(work)} rows with the current secret key")
 
 
 @keys.command("revoke")

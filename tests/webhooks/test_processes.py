@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from callgrid import onboarding
 from callgrid.config import Settings
+from callgrid.db.encrypted import load_keyring
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.webhooks import emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -82,6 +83,7 @@ async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt
     engine = create_engine(Settings(database_url=database_url))
     sessionmaker = create_sessionmaker(engine)
     try:
+        await load_keyring(Settings(database_url=database_url), engine)  # the workers' key: the database's secret
         async with sessionmaker() as session:
             org = await onboarding.create_organization_with_owner(session, "Busy")
             endpoint = WebhookEndpoint(organization_id=org.organization.id, url=receiver.url(), secret=new_secret())

@@ -328,14 +328,17 @@ class _Compiled:
         return tuple(process(value) if process is not None else value for process, value in zip(self.results, raw))
 
 
-_compiled: dict[tuple[int, str, tuple[str, ...] | None], tuple[Executable, _Compiled]] = {}
-
-
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled:
-    key = (id(statement), dialect.name, keys)
-    found = _compiled.get(key)
+    # Kept on the dialect, which is the engine's own: the converters are bound to it (the
+    # keyring of encrypted columns is an engine's, callgrid.db.encrypted).
+    try:
+        compiled = dialect.callgrid_compiled
+    except AttributeError:
+        compiled = dialect.callgrid_compiled = {}
+    key = (id(statement), keys)
+    found = compiled.get(key)
     if found is None or found[0] is not statement:
-        found = _compiled[key] = (statement, _Compiled(statement, dialect, keys))
+        found = compiled[key] = (statement, _Compiled(statement, dialect, keys))
     return found[1]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, new_id, utcnow
+from callgrid.db.encrypted import EncryptedString, EncryptedValues
 
 
 class DeliveryState(StrEnum):
@@ -37,11 +38,12 @@ class WebhookEndpoint(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(String(1000), default="")
     # None: every event type, including types added later.
     events: Mapped[list[str] | None] = mapped_column(JSON, default=None)
-    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Header names as they are, their values encrypted (they hold receivers' credentials).
+    headers: Mapped[dict[str, str]] = mapped_column(EncryptedValues, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
-    # Kept in clear: it is a shared HMAC key, needed to sign every delivery.
-    secret: Mapped[str] = mapped_column(String(128))
+    # Encrypted, not hashed: it is a shared HMAC key, needed to sign every delivery.
+    secret: Mapped[str] = mapped_column(EncryptedString(512))
     # `organization`: managed through /api/v1/webhook-endpoints, gets every matching event in
     # the envelope. `room`: a room's own webhook (rooms API): hidden from that API, gets only
     # the events addressed to it (`WebhookEvent.endpoint_id`), whose payload is sent as the

@@ -544,10 +544,12 @@ async def embedded_worker(sessionmaker: async_sessionmaker, settings: Settings, 
 
 async def run_standalone(settings: Settings, stop: asyncio.Event) -> None:
     """`callgrid worker`: its own engine, one worker, until `stop`."""
+    from callgrid.db.encrypted import load_keyring
     from callgrid.db.engine import create_engine, create_sessionmaker
 
     engine = create_engine(settings)
     try:
+        await load_keyring(settings, engine)
         await DeliveryWorker(create_sessionmaker(engine), settings).run(stop)
     finally:
         await engine.dispose()

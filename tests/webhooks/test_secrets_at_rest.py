@@ -1,0 +1,220 @@
+"""Secrets at rest (callgrid.db.encrypted): webhook signing secrets, endpoints' and rooms', and
+custom header values are stored encrypted, read with the current or a previous secret key, and
+rewritten under the current one by `callgrid secrets rotate`; deliveries still carry the right
+signature and headers. The stored rows are read with plain SQL."""
+
+import json
+import subprocess
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from alembic import command
+from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Uuid, bindparam, insert, text
+
+from callgrid.app import create_app
+from callgrid.config import Settings
+from callgrid.db.base import UTCDateTime
+from callgrid.db.encrypted import PREFIX, Keyring, UnreadableSecret, load_keyring, reseal
+from callgrid.db.engine import create_engine
+from callgrid.db.migrate import alembic_config, upgrade
+from callgrid.migrations.models import Base
+from tests.rooms.conftest import create_room
+from tests.support.databases import clean, sqlite_url
+from tests.support.postgres import new_database
+from tests.support.servers import CALLGRID
+from tests.support.tenants import client, make_tenant
+from tests.webhooks.conftest import create_endpoint, subprocess_env
+from tests.webhooks.test_delivery import BASE, until
+
+pytestmark = pytest.mark.slow  # a real receiver process
+
+A = "first-secret-key-0123456789"
+B = "second-secret-key-0123456789"
+HEADERS = {"X-Api-Key": "header-value-7f3a9c", "Authorization": "Bearer credential-2b8e41"}
+
+
+async def stored_rows(app) -> list[dict]:
+    async with app.state.database.engine.connect() as connection:
+        return [dict(row) for row in (await connection.execute(text("SELECT * FROM webhook_endpoints"))).mappings()]
+
+
+def stored_headers(row: dict) -> dict[str, str]:
+    return row["headers"] if isinstance(row["headers"], dict) else json.loads(row["headers"])
+
+
+def assert_nothing_in_plaintext(rows: list[dict], *plaintexts: str) -> None:
+    for row in rows:
+        for column, value in row.items():
+            for plaintext in plaintexts:
+                assert plaintext not in str(value), (column, value)
+
+
+async def pinged(tenant, receiver, endpoint_id: str, path: str) -> dict:
+    """A ping sent to the endpoint, as the receiver got it."""
+    r = await tenant.client.post(f"{BASE}/{endpoint_id}/test")
+    assert r.status_code == 202, r.text
+    event_id = r.json()["event_id"]
+    records = await receiver.wait(lambda rs: any(x["headers"]["webhook-id"] == event_id for x in rs), path=path)
+    return next(x for x in records if x["headers"]["webhook-id"] == event_id)
+
+
+@asynccontextmanager
+async def running(settings, **fields):
+    """The app with these settings changed, its lifespan run (and its embedded worker)."""
+    application = create_app(settings.model_copy(update=fields))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_stored_rows_hold_no_signing_secret_or_header_value_in_plaintext(app, tenant, receiver):
+    endpoint = await create_endpoint(tenant, receiver.url("/org"), headers=HEADERS)
+    created = await create_room(tenant, type="open", webhook={"url": receiver.url("/room"), "headers": {"X-Room-Token": "room-value-5d21"}})
+    rows = await stored_rows(app)
+    assert len(rows) == 2
+    assert_nothing_in_plaintext(rows, endpoint["secret"], created["webhook_secret"], *HEADERS.values(), "room-value-5d21")
+    assert_nothing_in_plaintext(rows, endpoint["secret"].removeprefix("whsec_"), created["webhook_secret"].removeprefix("whsec_"))
+    for row in rows:
+        assert row["secret"].startswith(PREFIX)
+    # Names stay readable; values are tokens.
+    assert {row["url"].rsplit("/", 1)[1]: sorted(stored_headers(row)) for row in rows} == {"org": sorted(HEADERS), "room": ["X-Room-Token"]}
+    assert all(value.startswith(PREFIX) for row in rows for value in stored_headers(row).values())
+
+    receiver.trust(endpoint["secret"])
+    record = await pinged(tenant, receiver, endpoint["id"], "/org")
+    assert record["verified"] and record["secret"] == endpoint["secret"]
+    assert record["headers"]["x-api-key"] == HEADERS["X-Api-Key"]
+    assert record["headers"]["authorization"] == HEADERS["Authorization"]
+
+
+async def test_rows_written_under_an_earlier_key_are_read_with_it_as_previous_key_and_rotated_by_the_cli(settings, receiver):
+    await clean(settings.database_url)
+    async with running(settings, secret_key=A) as first:
+        tenant = await make_tenant(first, "Acme")
+        async with tenant.client:
+            endpoint = await create_endpoint(tenant, receiver.url("/hook"), headers=HEADERS)
+        receiver.trust(endpoint["secret"])
+        [row] = await stored_rows(first)
+    assert Keyring(A).open(row["secret"]) == endpoint["secret"]
+    with pytest.raises(UnreadableSecret):
+        Keyring(B).open(row["secret"])
+
+    # B is the secret key now, A a previous one: the old rows are read (and delivered with).
+    async with running(settings, secret_key=B, previous_secret_keys=A) as second, client(second, tenant.key) as api:
+        tenant.client = api
+        record = await pinged(tenant, receiver, endpoint["id"], "/hook")
+        assert record["verified"] and record["secret"] == endpoint["secret"]
+        assert record["headers"]["x-api-key"] == HEADERS["X-Api-Key"]
+        # What it writes is under B alone.
+        r = await api.patch(f"{BASE}/{endpoint['id']}", json={"headers": {"X-Api-Key": "changed-value-91c0"}})
+        assert r.status_code == 200, r.text
+        [row] = await stored_rows(second)
+        assert Keyring(B).open(stored_headers(row)["X-Api-Key"]) == "changed-value-91c0"
+        assert Keyring(A, [B]).open(row["secret"]) == endpoint["secret"]
+        with pytest.raises(UnreadableSecret):
+            Keyring(B).open(row["secret"])  # the secret is still under A
+
+    env = subprocess_env(settings.database_url, CALLGRID_SECRET_KEY=B, CALLGRID_PREVIOUS_SECRET_KEYS=A)
+    done = subprocess.run([CALLGRID, "secrets", "rotate"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted the secrets of 1 rows with the current secret key" in done.stderr
+
+    async with running(settings, secret_key=B) as third, client(third, tenant.key) as api:
+        tenant.client = api
+        [row] = await stored_rows(third)
+        assert Keyring(B).open(row["secret"]) == endpoint["secret"]
+        with pytest.raises(UnreadableSecret):
+            Keyring(A).open(row["secret"])
+        record = await pinged(tenant, receiver, endpoint["id"], "/hook")
+        assert record["verified"] and record["secret"] == endpoint["secret"]
+        assert record["headers"]["x-api-key"] == "changed-value-91c0"
+
+
+async def test_plaintext_from_before_encryption_is_read_and_encrypted_by_migrate(app, tenant, receiver, database_url):
+    endpoint = await create_endpoint(tenant, receiver.url("/old"), headers={"X-Api-Key": "sealed-at-first"})
+    # As the version before wrote it: the secret and a header value in plaintext.
+    async with app.state.database.write_engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE webhook_endpoints SET secret = :secret, headers = :headers").bindparams(
+                bindparam("headers", type_=JSON)),
+            {"secret": endpoint["secret"], "headers": {"X-Api-Key": "legacy-value-c0ffee"}},
+        )
+    receiver.trust(endpoint["secret"])
+    record = await pinged(tenant, receiver, endpoint["id"], "/old")
+    assert record["verified"] and record["headers"]["x-api-key"] == "legacy-value-c0ffee"
+
+    # `callgrid migrate` (and `serve`) encrypt what is left in plaintext; the key is the database's here.
+    done = subprocess.run([CALLGRID, "migrate"], env=subprocess_env(database_url), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    [row] = await stored_rows(app)
+    assert_nothing_in_plaintext([row], endpoint["secret"], "legacy-value-c0ffee")
+    assert row["secret"].startswith(PREFIX) and stored_headers(row)["X-Api-Key"].startswith(PREFIX)
+    record = await pinged(tenant, receiver, endpoint["id"], "/old")
+    assert record["verified"] and record["headers"]["x-api-key"] == "legacy-value-c0ffee"
+
+
+@asynccontextmanager
+async def fresh_database(backend: str, tmp_path):
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path / "fresh.db")
+    else:
+        async with new_database("callgrid_secrets") as url:
+            yield url
+
+
+async def test_the_migration_widens_the_secret_and_keeps_every_endpoint_with_its_deliveries(backend, tmp_path):
+    """On SQLite the column is replaced in place: no copy of the table, whose drop would cascade
+    to the deliveries; the CLI then encrypts the old plaintext, and going back is refused."""
+    async with fresh_database(backend, tmp_path) as url:
+        settings = Settings(database_url=url)
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine, "20261126_management")
+            ids = {name: uuid4() for name in ("organization", "endpoint", "event", "delivery")}
+            at = datetime.now(UTC)
+            rows = {
+                "organizations": {"id": ids["organization"], "name": "Old", "slug": "old", "created_at": at, "updated_at": at},
+                "webhook_endpoints": {"id": ids["endpoint"], "organization_id": ids["organization"], "url": "https://old.example/",
+                                      "description": "", "headers": {"X-Api-Key": "old-value"}, "enabled": True,
+                                      "secret": "whsec_old", "kind": "organization", "created_at": at, "updated_at": at},
+                "webhook_events": {"id": ids["event"], "organization_id": ids["organization"], "type": "ping", "payload": "{}",
+                                   "created_at": at},
+                "webhook_deliveries": {"id": ids["delivery"], "organization_id": ids["organization"], "event_id": ids["event"],
+                                       "endpoint_id": ids["endpoint"], "state": "delivered", "attempts": 1, "step": 0,
+                                       "created_at": at, "updated_at": at},
+            }
+            async with engine.begin() as connection:
+                for name, values in rows.items():
+                    await connection.execute(insert(_plain(name, values)).values(values))
+
+            await upgrade(engine)
+            async with engine.begin() as connection:
+                assert (await connection.execute(text("SELECT secret FROM webhook_endpoints"))).scalar_one() == "whsec_old"
+                assert (await connection.execute(text("SELECT COUNT(*) FROM webhook_deliveries"))).scalar_one() == 1
+                await connection.execute(text("UPDATE webhook_endpoints SET secret = :wide"), {"wide": "x" * 512})
+                await connection.execute(text("UPDATE webhook_endpoints SET secret = 'whsec_old'"))
+            keyring = await load_keyring(settings, engine)
+            async with engine.begin() as connection:
+                assert await reseal(connection, Base.metadata, only_plaintext=True) == 1
+                assert await reseal(connection, Base.metadata, only_plaintext=True) == 0
+                stored = (await connection.execute(text("SELECT secret FROM webhook_endpoints"))).scalar_one()
+            assert keyring.open(stored) == "whsec_old"
+
+            def down(connection) -> None:
+                config = alembic_config(url)
+                config.attributes["connection"] = connection
+                command.downgrade(config, "20261126_management")
+
+            with pytest.raises(RuntimeError, match="1 webhook endpoints hold encrypted secrets"):
+                async with engine.begin() as connection:
+                    await connection.run_sync(down)
+        finally:
+            await engine.dispose()
+
+
+def _plain(name: str, values: dict) -> Table:
+    """`name` as a table of the columns in `values`, typed by their values (not by today's models)."""
+    types = {UUID: Uuid(), datetime: UTCDateTime(), dict: JSON(), str: String(), bool: Boolean(), int: Integer()}
+    return Table(name, MetaData(), *(Column(key, types.get(type(value), String())) for key, value in values.items()))
+
