@@ -218,3 +218,45 @@ def _plain(name: str, values: dict) -> Table:
     types = {UUID: Uuid(), datetime: UTCDateTime(), dict: JSON(), str: String(), bool: Boolean(), int: Integer()}
     return Table(name, MetaData(), *(Column(key, types.get(type(value), String())) for key, value in values.items()))
 
+
+async def test_answers_show_header_names_never_their_values_and_a_patch_replaces_them(tenant, receiver):
+    created = await create_endpoint(tenant, receiver.url("/names"), headers=HEADERS)
+    path = f"{BASE}/{created['id']}"
+    one = (await tenant.client.get(path)).json()
+    listed = (await tenant.client.get(BASE)).json()["items"]
+    assert created["header_names"] == one["header_names"] == listed[0]["header_names"] == ["X-Api-Key", "Authorization"]
+    for answer in (created, one, listed):
+        assert not any(value in json.dumps(answer) for value in HEADERS.values())
+        assert "headers" not in json.dumps(answer)
+
+    # A PATCH without `headers` keeps them; with `headers`, they are replaced as a whole.
+    r = await tenant.client.patch(path, json={"description": "kept"})
+    assert r.status_code == 200 and r.json()["header_names"] == ["X-Api-Key", "Authorization"], r.text
+    receiver.trust(created["secret"])
+    record = await pinged(tenant, receiver, created["id"], "/names")
+    assert (record["headers"]["x-api-key"], record["headers"]["authorization"]) == tuple(HEADERS.values())
+    r = await tenant.client.patch(path, json={"headers": {"X-New": "new-value-aa11"}})
+    assert r.status_code == 200 and r.json()["header_names"] == ["X-New"] and "new-value-aa11" not in r.text, r.text
+    record = await pinged(tenant, receiver, created["id"], "/names")
+    assert record["headers"]["x-new"] == "new-value-aa11"
+    assert "x-api-key" not in record["headers"] and "authorization" not in record["headers"]
+    r = await tenant.client.patch(path, json={"headers": {}})
+    assert r.status_code == 200 and r.json()["header_names"] == [], r.text
+
+
+async def test_a_rooms_webhook_shows_its_header_names_only(tenant, receiver):
+    created = await create_room(tenant, type="open", webhook={"url": receiver.url("/room"), "headers": {"X-Room-Token": "room-value-5d21"}})
+    room = created["room"]
+    assert room["webhook"] == {"url": receiver.url("/room"), "header_names": ["X-Room-Token"]}
+    shown = await tenant.client.get(f"/v1/rooms/{room['id']}")
+    assert shown.status_code == 200 and shown.json()["room"]["webhook"]["header_names"] == ["X-Room-Token"], shown.text
+    assert "room-value-5d21" not in shown.text
+
+
+async def test_the_openapi_document_says_header_values_are_write_only(anonymous):
+    schemas = (await anonymous.get("/openapi.json")).json()["components"]["schemas"]
+    read = schemas["EndpointRead"]["properties"]
+    assert "headers" not in read and read["header_names"]["type"] == "array"
+    assert "write-only" in read["header_names"]["description"]
+    assert "write-only" in schemas["EndpointCreate"]["properties"]["headers"]["description"]
+

@@ -53,7 +53,7 @@ def room(
         "max_meeting_seconds": row.max_meeting_seconds,
         "members_count": members_count,
         "url": page_url(public_url, row.id),
-        "webhook": {"url": webhook.url, "headers": dict(webhook.headers or {})} if webhook is not None else None,
+        "webhook": {"url": webhook.url, "header_names": list(webhook.headers or {})} if webhook is not None else None,
         "parent_id": str(row.parent_id) if row.parent_id is not None else None,
         "started_at": _stamp(row.started_at),
         "terminated_at": _stamp(row.terminated_at),

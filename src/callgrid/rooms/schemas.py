@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from callgrid.kit.models import StrictModel
 from callgrid.rooms.models import MemberType, RoomType
-from callgrid.webhooks.schemas import Headers, Url, _headers, _url
+from callgrid.webhooks.schemas import HeaderNames, Headers, Url, _headers, _url
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 UserId = Annotated[str, Field(min_length=1, max_length=255, description="the client's own id for the person, unique in the room")]
@@ -75,7 +75,7 @@ class JoinTokenCreate(StrictModel):
 
 class WebhookOut(BaseModel):
     url: str
-    headers: dict[str, str]
+    header_names: HeaderNames
 
 
 class RoomOut(BaseModel):

@@ -1,8 +1,8 @@
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from callgrid.kit.models import StrictModel
 from callgrid.kit.timestamps import UtcTimestamp
@@ -58,7 +58,8 @@ Events = Annotated[
 Description = Annotated[str, Field(max_length=1000)]
 Headers = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=1000)]],
-    Field(description="extra headers sent with every delivery (not webhook-*, content-type or host)"),
+    Field(description="extra headers sent with every delivery (not webhook-*, content-type or host); write-only: "
+                      "their values are stored encrypted and answers show only their names (`header_names`)"),
 ]
 
 
@@ -96,13 +97,29 @@ class EndpointUpdate(StrictModel):
         return None if value is None else _headers(value)
 
 
+def header_names(value: Any) -> Any:
+    """The names of an endpoint's custom headers, in their order: their values are write-only."""
+    return list(value) if isinstance(value, dict) else value
+
+
+HeaderNames = Annotated[
+    list[str],
+    BeforeValidator(header_names),
+    Field(
+        validation_alias=AliasChoices("header_names", "headers"),
+        description="names of the custom headers sent with every delivery; their values are write-only (stored "
+                    "encrypted, never shown): `headers` in a PATCH replaces them all",
+    ),
+]
+
+
 class EndpointRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: UUID
     url: str
     events: list[str] | None = Field(description="null: every event type")
     description: str
-    headers: dict[str, str]
+    header_names: HeaderNames
     enabled: bool
     disabled_reason: str | None = Field(description="why Callgrid disabled it (a 410 answer), if it did")
     created_at: UtcTimestamp
