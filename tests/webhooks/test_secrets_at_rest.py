@@ -4,6 +4,7 @@ rewritten under the current one by `callgrid secrets rotate`; deliveries still c
 signature and headers. The stored rows are read with plain SQL."""
 
 import json
+import logging
 import subprocess
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -260,3 +261,19 @@ async def test_the_openapi_document_says_header_values_are_write_only(anonymous)
     assert "write-only" in read["header_names"]["description"]
     assert "write-only" in schemas["EndpointCreate"]["properties"]["headers"]["description"]
 
+
+async def test_sql_echo_never_prints_a_secret_or_a_header_value(settings, caplog, capsys):
+    """CALLGRID_SQL_ECHO logs every statement, with its parameters hidden."""
+    await clean(settings.database_url)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    async with running(settings, sql_echo=True, run_embedded_worker=False) as echoing:
+        tenant = await make_tenant(echoing, "Acme")
+        async with tenant.client:
+            endpoint = await create_endpoint(tenant, "http://127.0.0.1:9/hook", headers=HEADERS)
+            rotated = (await tenant.client.post(f"{BASE}/{endpoint['id']}/rotate-secret")).json()["secret"]
+            assert (await tenant.client.get(f"{BASE}/{endpoint['id']}")).status_code == 200
+    printed = caplog.text + capsys.readouterr().out
+    assert "INSERT INTO webhook_endpoints" in printed and "UPDATE webhook_endpoints" in printed  # echo was on
+    assert "[SQL parameters hidden due to hide_parameters=True]" in printed
+    for secret in (endpoint["secret"], rotated, tenant.key, *HEADERS.values(), PREFIX):
+        assert secret not in printed

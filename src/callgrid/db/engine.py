@@ -17,12 +17,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """The engine for reads (and, on PostgreSQL, writes)."""
+    """The engine for reads (and, on PostgreSQL, writes).
+
+    Every engine hides bound parameters from its logs (CALLGRID_SQL_ECHO) and from its errors'
+    messages: they carry secrets (API key hashes, webhook secrets, header values, tokens)."""
     url = settings.database_url
     if is_sqlite(url):
         engine = create_async_engine(
             url,
             echo=settings.sql_echo,
+            hide_parameters=True,
             connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
             pool_size=settings.database_pool_size,
             # Sessions and connections end their transactions themselves (a session's close
@@ -34,6 +38,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
         echo=settings.sql_echo,
+        hide_parameters=True,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=False,
@@ -52,6 +57,7 @@ def create_engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
     writer = create_async_engine(
         settings.database_url,
         echo=settings.sql_echo,
+        hide_parameters=True,  # see create_engine
         connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
         pool_size=1,
         max_overflow=0,
