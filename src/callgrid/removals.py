@@ -37,7 +37,7 @@ from callgrid.kit.timestamps import utc_millis
 from callgrid.rooms import service as rooms
 from callgrid.tenancy import repository as tenancy_repository
 from callgrid.tenancy import service as tenancy
-from callgrid.tenancy.auth import CurrentPrincipal
+from callgrid.tenancy.auth import AdminPrincipal
 from callgrid.video_calls.render import Renderer
 from callgrid.webhooks.events import EventType, emit_many
 
@@ -127,7 +127,7 @@ async def _cancel(write: AsyncSession, organization_id: UUID, host: Host, calls,
 async def delete_host_endpoint(
     host_id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: AdminPrincipal,
     session: WriteSession,
     now: Now,
     cancel_upcoming: Annotated[bool, Query(description="cancel the host's upcoming calls (with their webhook events) instead of refusing")] = False,

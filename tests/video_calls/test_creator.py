@@ -33,8 +33,8 @@ async def test_scores_and_ranks_count_completed_calls(app, tenant, clock):
     bea = await colleague(app, tenant, "Bea")
     cai = await colleague(app, tenant, "Cai")
     async with bea.client, cai.client:
-        bea_mango = await make_mango(bea)
-        cai_mango = await make_mango(cai)
+        bea_mango = await make_mango(tenant)  # products are the organization's: an admin makes them
+        cai_mango = await make_mango(tenant)
         # The owner: three calls in January (two this week, one next week), one cancelled.
         for day in ("2030-01-02", "2030-01-03", "2030-01-08"):
             await create(tenant, owner_mango, startDate=day)

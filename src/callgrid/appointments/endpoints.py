@@ -77,6 +77,7 @@ async def list_appointments(
             organization_id=principal.organization_id,
             kind=CallKind.APPOINTMENT,
             participant_unique_id=participant_unique_id,
+            created_by_host_id=principal.host_scope,
             starts_from=start_date,
             starts_before=end_date,
         ),
@@ -97,14 +98,14 @@ async def create_appointment(
     now: Now,
     links: Links,
 ) -> dict[str, Any]:
-    return await appointments.create(session, principal.organization_id, body, now, links)
+    return await appointments.create(session, principal.organization_id, body, now, links, created_by_host_id=principal.host_id)
 
 
 @router.get("/{id}/", response_model=AppointmentOut, summary="Retrieve an appointment with its participants")
 async def get_appointment(
     id: AppointmentId, principal: CurrentPrincipal, session: ReadSession, now: Now, links: Links
 ) -> dict[str, Any]:
-    call = await appointments.get(session, principal.organization_id, id)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope)
     return await appointments.detail(session, call, now, links)
 
 
@@ -118,7 +119,7 @@ async def update_appointment(
     links: Links,
 ) -> dict[str, Any]:
     """Only a `scheduled` appointment can be updated; active, completed and cancelled ones answer 409."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     return await appointments.update(session, call, body, now, links)
 
 
@@ -128,7 +129,7 @@ async def cancel_appointment(
 ) -> Response:
     """Afterwards it reads as `cancelled`. Cancelling a cancelled appointment again is a 204 too;
     an active or completed one answers 409."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     await appointments.cancel(session, call, now, links)
     return Response(status_code=204)
 
@@ -143,7 +144,7 @@ async def end_appointment(
     """Only an `active` appointment (between its start and its end) can be ended: its status
     becomes `completed`, its room is terminated (everyone in it is disconnected, `room.terminated`
     with reason `terminated`) and an `appointment.ended` event goes out. Others answer 409."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     clock = (await request.app.state.rooms.clock_of([call.id])).get(call.id)
     return await appointments.end(session, call, now, links, meeting_ms=clock.meeting_ms() if clock else 0)
 
@@ -158,7 +159,7 @@ async def list_participants(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> dict[str, Any]:
-    call = await appointments.get(session, principal.organization_id, id)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope)
     rows, count = await fetch_page(
         session, participants.call_participants(call.organization_id, call.id), offset_of(page, page_size), page_size
     )
@@ -171,7 +172,7 @@ async def list_participants(
 async def get_participant(
     id: AppointmentId, participant_id: ParticipantId, principal: CurrentPrincipal, session: ReadSession, links: Links
 ) -> dict[str, Any]:
-    call = await appointments.get(session, principal.organization_id, id)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope)
     return render.participant(await appointments.get_participant(session, call, participant_id), call, links)
 
 
@@ -187,7 +188,7 @@ async def update_participant(
 ) -> dict[str, Any]:
     """Allowed while the appointment is scheduled or active; 409 once completed or cancelled.
     A change puts an `appointment.updated` event in the outbox."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     participant = await appointments.get_participant(session, call, participant_id)
     await appointments.update_participant(session, call, participant, body.model_dump(exclude_unset=True), now, links)
     return render.participant(participant, call, links)
@@ -204,7 +205,7 @@ async def add_participants(
 ) -> dict[str, Any]:
     """All or none: a `unique_id` repeated in the list or already on the appointment is a 400
     and nothing is added. Only while the appointment is scheduled (409 otherwise)."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     return await appointments.add_participants(session, call, body, now, links)
 
 
@@ -221,5 +222,5 @@ async def remove_participants(
 ) -> dict[str, Any]:
     """All or none: an id that is not a participant of this appointment (or is repeated) is a
     400 and nothing is removed; at least one participant stays. Only while scheduled (409 otherwise)."""
-    call = await appointments.get(session, principal.organization_id, id, for_update=True)
+    call = await appointments.get(session, principal.organization_id, id, host_id=principal.host_scope, for_update=True)
     return await appointments.remove_participants(session, call, [ref.id for ref in body], now, links)

@@ -45,14 +45,17 @@ def parse_id(value: str, not_found_error: NotFound) -> UUID:
     return found
 
 
-async def get(session: AsyncSession, organization_id: UUID, appointment_id: str, *, for_update: bool = False) -> Call:
-    """The organization's appointment; another organization's reads exactly as a missing one."""
+async def get(
+    session: AsyncSession, organization_id: UUID, appointment_id: str, *, host_id: UUID | None = None, for_update: bool = False
+) -> Call:
+    """The organization's appointment; another organization's reads exactly as a missing one, and
+    so does, with `host_id` (a host key), one another host created."""
     call_id = parse_id(appointment_id, not_found(appointment_id))
     if for_update:
         call = await repository.get_call_for_update(session, organization_id, call_id, CallKind.APPOINTMENT)
     else:
         call = await repository.get_call(session, organization_id, call_id, CallKind.APPOINTMENT)
-    if call is None:
+    if call is None or (host_id is not None and call.created_by_host_id != host_id):
         raise not_found(appointment_id)
     return call
 
@@ -135,8 +138,10 @@ async def _changed(
 
 
 async def create(
-    session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime, links: CallLinks | None = None
+    session: AsyncSession, organization_id: UUID, body: AppointmentCreate, now: datetime, links: CallLinks | None = None,
+    *, created_by_host_id: UUID | None = None,
 ) -> dict:
+    """`created_by_host_id`: the host of the key creating it, who sees it (with the admin keys)."""
     _future(body.start_date_time, now)
     start = body.start_date_time
     plan = scheduling.plan_calls(
@@ -152,6 +157,7 @@ async def create(
         ),
         now=now,
         config=body.config.model_dump() if body.config is not None else dict(DEFAULT_CONFIG),
+        created_by_host_id=created_by_host_id,
     )
     new = _new(body.participants)
     await session.connection()  # one transaction for the call and its participants

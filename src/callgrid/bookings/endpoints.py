@@ -16,7 +16,7 @@ from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.kit.clock import Now
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
 from callgrid.kit.timestamps import utc_millis
-from callgrid.tenancy.auth import CurrentPrincipal
+from callgrid.tenancy.auth import AdminPrincipal, CurrentPrincipal
 from callgrid.validation import TimezoneName, zone
 
 router = APIRouter(prefix="/api/v1/event-types", tags=["event types"], route_class=IdempotentRoute)
@@ -58,31 +58,33 @@ def _out(view: service.EventTypeView, links) -> EventTypeOut:
 
 
 @router.post("", status_code=201, response_model=EventTypeOut, dependencies=[Idempotent])
-async def create_event_type(body: EventTypeCreate, principal: CurrentPrincipal, session: WriteSession, now: Now, links: Links):
+async def create_event_type(body: EventTypeCreate, principal: AdminPrincipal, session: WriteSession, now: Now, links: Links):
     return _out(await service.create_event_type(session, principal.organization_id, body, now), links)
 
 
 @router.get("", response_model=Page[EventTypeOut])
 async def list_event_types(params: PageQuery, principal: CurrentPrincipal, session: ReadSession, links: Links):
-    rows, total = await fetch_page(session, repository.live_event_types(principal.organization_id), params.offset, params.page_size)
+    # A host key lists the event types it is a host of.
+    statement = repository.live_event_types(principal.organization_id, principal.host_scope)
+    rows, total = await fetch_page(session, statement, params.offset, params.page_size)
     found = await service.views(session, principal.organization_id, rows)
     return Page.of([_out(view, links) for view in found], total, params)
 
 
 @router.get("/{event_type_id}", response_model=EventTypeOut)
 async def get_event_type(event_type_id: UUID, principal: CurrentPrincipal, session: ReadSession, links: Links):
-    return _out(await service.get_event_type(session, principal.organization_id, event_type_id), links)
+    return _out(await service.get_event_type(session, principal.organization_id, event_type_id, host_id=principal.host_scope), links)
 
 
 @router.patch("/{event_type_id}", response_model=EventTypeOut)
 async def update_event_type(
-    event_type_id: UUID, body: EventTypeUpdate, principal: CurrentPrincipal, session: WriteSession, now: Now, links: Links
+    event_type_id: UUID, body: EventTypeUpdate, principal: AdminPrincipal, session: WriteSession, now: Now, links: Links
 ):
     return _out(await service.update_event_type(session, principal.organization_id, event_type_id, body, now), links)
 
 
 @router.delete("/{event_type_id}", status_code=204)
-async def delete_event_type(event_type_id: UUID, principal: CurrentPrincipal, session: WriteSession, now: Now):
+async def delete_event_type(event_type_id: UUID, principal: AdminPrincipal, session: WriteSession, now: Now):
     await service.delete_event_type(session, principal.organization_id, event_type_id, now)
 
 
@@ -96,7 +98,7 @@ async def event_type_slots(
     now: Now,
     time_zone: Annotated[TimezoneName, Query(description="IANA time zone of the dates and days")] = "UTC",
 ):
-    view = await service.get_event_type(session, principal.organization_id, event_type_id)
+    view = await service.get_event_type(session, principal.organization_id, event_type_id, host_id=principal.host_scope)
     availability = await service.slots(session, view, start, end, zone(time_zone), now)
     return SlotsOut(time_zone=time_zone, slots=slots_by_day(availability))
 

@@ -21,26 +21,38 @@ _REACH_BEFORE = timedelta(hours=24, minutes=MAX_BUFFER_MINUTES)
 _REACH_AFTER = timedelta(minutes=MAX_BUFFER_MINUTES)
 
 
-def live_event_types(organization_id: UUID) -> Select:
-    return (
+def live_event_types(organization_id: UUID, host_id: UUID | None = None) -> Select:
+    """The organization's event types; with `host_id`, only those the host is one of the hosts of."""
+    statement = (
         select(EventType)
         .where(EventType.organization_id == organization_id, EventType.deleted_at.is_(None))
         .order_by(EventType.number)
     )
+    if host_id is not None:
+        statement = statement.where(
+            EventType.id.in_(select(EventTypeHost.event_type_id).where(EventTypeHost.host_id == host_id))
+        )
+    return statement
 
 
-async def event_type(session: AsyncSession, organization_id: UUID, event_type_id: UUID) -> EventType | None:
-    found = await session.execute(live_event_types(organization_id).where(EventType.id == event_type_id))
+async def event_type(
+    session: AsyncSession, organization_id: UUID, event_type_id: UUID, host_id: UUID | None = None
+) -> EventType | None:
+    found = await session.execute(live_event_types(organization_id, host_id).where(EventType.id == event_type_id))
     return found.scalar_one_or_none()
 
 
-async def event_type_by_number(session: AsyncSession, organization_id: UUID, number: int) -> EventType | None:
-    found = await session.execute(live_event_types(organization_id).where(EventType.number == number))
+async def event_type_by_number(
+    session: AsyncSession, organization_id: UUID, number: int, host_id: UUID | None = None
+) -> EventType | None:
+    found = await session.execute(live_event_types(organization_id, host_id).where(EventType.number == number))
     return found.scalar_one_or_none()
 
 
-async def event_type_by_slug(session: AsyncSession, organization_id: UUID, slug: str) -> EventType | None:
-    found = await session.execute(live_event_types(organization_id).where(EventType.slug == slug))
+async def event_type_by_slug(
+    session: AsyncSession, organization_id: UUID, slug: str, host_id: UUID | None = None
+) -> EventType | None:
+    found = await session.execute(live_event_types(organization_id, host_id).where(EventType.slug == slug))
     return found.scalar_one_or_none()
 
 
@@ -190,9 +202,12 @@ def _booking_details() -> Select:
 
 
 async def booking_by_number(
-    session: AsyncSession, organization_id: UUID, number: int, *, for_update: bool = False
+    session: AsyncSession, organization_id: UUID, number: int, *, for_update: bool = False, host_id: UUID | None = None
 ) -> tuple | None:
+    """The organization's booking; with `host_id`, only when it is that host's."""
     statement = _booking_details().where(Booking.organization_id == organization_id, Booking.number == number)
+    if host_id is not None:
+        statement = statement.where(Booking.host_id == host_id)
     if for_update:
         statement = statement.with_for_update(of=Booking)
     return (await session.execute(statement)).first()

@@ -90,8 +90,11 @@ async def views(session: AsyncSession, organization_id: UUID, event_types: Seque
     return [EventTypeView(e, hosts[e.id], slug) for e in event_types]
 
 
-async def get_event_type(session: AsyncSession, organization_id: UUID, event_type_id: UUID) -> EventTypeView:
-    found = await repository.event_type(session, organization_id, event_type_id)
+async def get_event_type(
+    session: AsyncSession, organization_id: UUID, event_type_id: UUID, *, host_id: UUID | None = None
+) -> EventTypeView:
+    """With `host_id`, only an event type of that host: any other reads as missing."""
+    found = await repository.event_type(session, organization_id, event_type_id, host_id)
     if found is None:
         raise event_type_not_found(event_type_id)
     return (await views(session, organization_id, [found]))[0]
@@ -183,19 +186,21 @@ async def delete_event_type(session: AsyncSession, organization_id: UUID, event_
 
 
 async def find_event_type(
-    session: AsyncSession, organization_id: UUID, *, number: int | None, link_prefix: str | None
+    session: AsyncSession, organization_id: UUID, *, number: int | None, link_prefix: str | None,
+    host_id: UUID | None = None,
 ) -> EventTypeView:
-    """By number (`eventId`) or `org/slug` (`linkPrefix`); both must name the same one."""
+    """By number (`eventId`) or `org/slug` (`linkPrefix`); both must name the same one. With
+    `host_id`, only an event type of that host: any other reads as missing."""
     by_number = by_link = None
     if number is not None:
-        by_number = await repository.event_type_by_number(session, organization_id, number)
+        by_number = await repository.event_type_by_number(session, organization_id, number, host_id)
         if by_number is None:
             raise NotFound(f"no event type with id {number}", field="eventId")
     if link_prefix is not None:
         organization_slug, _, slug = link_prefix.strip("/").partition("/")
         own_slug = await _organization_slug(session, organization_id)
         if organization_slug == own_slug and slug and "/" not in slug:
-            by_link = await repository.event_type_by_slug(session, organization_id, slug)
+            by_link = await repository.event_type_by_slug(session, organization_id, slug, host_id)
         if by_link is None:
             raise NotFound(f"no event type with link prefix {link_prefix!r} (expected `{own_slug}/<slug>`)", field="linkPrefix")
     if by_number is not None and by_link is not None and by_number.id != by_link.id:
@@ -520,11 +525,13 @@ def _ensure_open(details: BookingDetails, now: datetime) -> None:
         raise Conflict("the call has started and can no longer be changed", field="status")
 
 
-async def _locked(write: AsyncSession, organization_id: UUID | None, number: int | None, token: str | None) -> BookingDetails:
+async def _locked(
+    write: AsyncSession, organization_id: UUID | None, number: int | None, token: str | None, host_id: UUID | None = None
+) -> BookingDetails:
     if token is not None:
         row = await repository.booking_by_token(write, token, for_update=True)
     else:
-        row = await repository.booking_by_number(write, organization_id, number, for_update=True)
+        row = await repository.booking_by_number(write, organization_id, number, for_update=True, host_id=host_id)
     if row is None:
         raise NotFound(f"no event call with id {number}" if token is None else "no such booking", field="id")
     return await _with_links(write, row)
@@ -541,12 +548,14 @@ async def _with_links(session: AsyncSession, row) -> BookingDetails:
 
 
 async def details_of(
-    session: AsyncSession, *, organization_id: UUID | None = None, number: int | None = None, token: str | None = None
+    session: AsyncSession, *, organization_id: UUID | None = None, number: int | None = None, token: str | None = None,
+    host_id: UUID | None = None,
 ) -> BookingDetails:
+    """By token, or by the organization's number (with `host_id`: only that host's booking)."""
     row = (
         await repository.booking_by_token(session, token)
         if token is not None
-        else await repository.booking_by_number(session, organization_id, number)
+        else await repository.booking_by_number(session, organization_id, number, host_id=host_id)
     )
     if row is None:
         raise NotFound(f"no event call with id {number}" if token is None else "no such booking", field="id")
@@ -568,12 +577,13 @@ async def cancel(
     organization_id: UUID | None = None,
     number: int | None = None,
     token: str | None = None,
+    host_id: UUID | None = None,
     reason: str | None,
     now: datetime,
     public_url: str,
     render,
 ) -> BookingDetails:
-    details = await _locked(write, organization_id, number, token)
+    details = await _locked(write, organization_id, number, token, host_id)
     _ensure_open(details, now)
     booking = details.booking
     booking.status = BookingStatus.CANCELLED
@@ -592,14 +602,16 @@ async def reschedule(
     organization_id: UUID | None = None,
     number: int | None = None,
     token: str | None = None,
+    host_id: UUID | None = None,
     start: datetime,
     now: datetime,
     public_url: str,
     render,
 ) -> BookingDetails:
     """A new booking at `start` (the same host when free, else the best free one), the old one
-    cancelled as `rescheduled` and linked both ways; all or nothing."""
-    current = await details_of(read, organization_id=organization_id, number=number, token=token)
+    cancelled as `rescheduled` and linked both ways; all or nothing. With `host_id`, only that
+    host's booking."""
+    current = await details_of(read, organization_id=organization_id, number=number, token=token, host_id=host_id)
     _ensure_open(current, now)
     organization_id = current.booking.organization_id
     view = (await views(read, organization_id, [current.event_type]))[0]

@@ -88,6 +88,7 @@ class Shape:
     participant: bool = False
     include_cancelled: bool = False
     series: bool = False  # one series' occurrences (counted call by call)
+    creator: bool = False  # appointments created by one host (counted call by call)
     by_day: bool = False  # counted by day (else call by call)
 
 
@@ -126,11 +127,14 @@ def _conditions(shape: Shape, lower: str | None, upper: str | None, *, contact: 
             conditions.append(Call.ends_at > bindparam("start", type_=UTCDateTime()))
         if shape.contact and contact:
             conditions.append(or_(Call.product_id.in_(_subscribed()), Call.id.in_(_contact_calls())))
-    elif shape.participant and shape.dialect != "postgresql":  # PostgreSQL: _participant_calls
-        taking_part = select(Participant.call_id).where(
-            Participant.unique_id == bindparam("unique_id"), Participant.organization_id == bindparam("org", type_=Uuid())
-        )
-        conditions.append(Call.id.in_(taking_part))
+    else:
+        if shape.creator:
+            conditions.append(Call.created_by_host_id == bindparam("creator", type_=Uuid()))
+        if shape.participant and shape.dialect != "postgresql":  # PostgreSQL: _participant_calls
+            taking_part = select(Participant.call_id).where(
+                Participant.unique_id == bindparam("unique_id"), Participant.organization_id == bindparam("org", type_=Uuid())
+            )
+            conditions.append(Call.id.in_(taking_part))
     return conditions
 
 
@@ -143,12 +147,14 @@ def _participant_calls(shape: Shape, lower: str | None, upper: str | None):
     subquery on the id alone, fenced by OFFSET 0 so that neither it is flattened into a join
     nor the checks pushed into it: a probe by id per participant row, whatever the plan."""
     found = (
-        select(Call.id, Call.organization_id, Call.kind, Call.starts_at)
+        select(Call.id, Call.organization_id, Call.kind, Call.starts_at, Call.created_by_host_id)
         .where(Call.id == Participant.call_id)
         .offset(literal_column("0"))
         .lateral("found")
     )
     checks = [found.c.organization_id == bindparam("org", type_=Uuid()), found.c.kind == bindparam("kind")]
+    if shape.creator:
+        checks.append(found.c.created_by_host_id == bindparam("creator", type_=Uuid()))
     if lower is not None:
         checks.append(found.c.starts_at >= bindparam(lower, type_=UTCDateTime()))
     if upper is not None:
@@ -397,10 +403,15 @@ async def list_calls_with_participant_count(session: AsyncSession, f, offset: in
         params["end"] = f.starts_before
     if f.participant_unique_id is not None:
         params["unique_id"] = f.participant_unique_id
-    days = None if f.participant_unique_id is not None else whole_days(f.starts_from, f.starts_before)
+    if f.created_by_host_id is not None:
+        params["creator"] = f.created_by_host_id
+    # The day counts know no creator: one host's appointments are counted call by call.
+    by_call = f.participant_unique_id is not None or f.created_by_host_id is not None
+    days = None if by_call else whole_days(f.starts_from, f.starts_before)
     shape = Shape(
         dialect=session.get_bind().dialect.name,
         video=False,
+        creator=f.created_by_host_id is not None,
         start=f.starts_from is not None,
         starts_from=f.starts_from is not None,
         end=f.starts_before is not None,

@@ -109,6 +109,7 @@ class ParticipantCallFilter:
     participant_unique_id: str | None = None
     starts_from: datetime | None = None
     starts_before: datetime | None = None
+    created_by_host_id: UUID | None = None  # only the appointments of this host (a host key's list)
 
 
 async def list_calls_with_participant_count(

@@ -69,6 +69,7 @@ class CallPlan:
     allow_overlap: bool = False
     product_id: UUID | None = None
     config: dict | None = None
+    created_by_host_id: UUID | None = None  # an appointment's host, for who sees it (it has no host_id)
 
 
 def plan_calls(
@@ -82,11 +83,14 @@ def plan_calls(
     allow_overlap: bool = False,
     product_id: UUID | None = None,
     config: dict | None = None,
+    created_by_host_id: UUID | None = None,
 ) -> CallPlan:
     """Expand `schedule` and check it can be booked at all (pure; no database)."""
     intervals = expand_schedule(schedule)
     check_new_intervals(intervals, now)
-    return CallPlan(organization_id, host_id, kind, title, schedule, intervals, allow_overlap, product_id, config)
+    return CallPlan(
+        organization_id, host_id, kind, title, schedule, intervals, allow_overlap, product_id, config, created_by_host_id
+    )
 
 
 class Written(SimpleNamespace):
@@ -136,6 +140,7 @@ def prepare(plan: CallPlan, now: datetime) -> Scheduled:
         "series_id": series_row["id"] if series_row else None,
         "product_id": plan.product_id,
         "config": plan.config,
+        "created_by_host_id": plan.created_by_host_id,
         "created_at": now,
         "updated_at": now,
     }

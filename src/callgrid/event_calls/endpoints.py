@@ -46,7 +46,9 @@ async def create_event_call(
     invitee = _invitee(body, request)
     if body.eventId is None and body.linkPrefix is None:
         raise BadRequest("give eventId or linkPrefix", field="eventId")
-    view = await service.find_event_type(read, principal.organization_id, number=body.eventId, link_prefix=body.linkPrefix)
+    view = await service.find_event_type(
+        read, principal.organization_id, number=body.eventId, link_prefix=body.linkPrefix, host_id=principal.host_scope
+    )
     details = await service.book(
         read, write, principal.organization_id, view, start=body.start, invitee=invitee, time_zone=body.timeZone,
         now=now, render=lambda d: event_call(d, links),
@@ -56,7 +58,7 @@ async def create_event_call(
 
 @router.get("/{id}", response_model=EventCallAnswer)
 async def get_event_call(id: BookingNumber, principal: CurrentPrincipal, read: ReadSession, links: Links):
-    details = await service.details_of(read, organization_id=principal.organization_id, number=id)
+    details = await service.details_of(read, organization_id=principal.organization_id, number=id, host_id=principal.host_scope)
     return _answer(details, links, "Event call found", 200)
 
 
@@ -66,7 +68,8 @@ async def cancel_event_call(
     body: Cancel | None = None,
 ):
     details = await service.cancel(
-        write, organization_id=principal.organization_id, number=id, reason=(body.reason if body else None),
+        write, organization_id=principal.organization_id, number=id, host_id=principal.host_scope,
+        reason=(body.reason if body else None),
         now=now, public_url=links.public_url, render=lambda d: event_call(d, links),
     )
     return _answer(details, links, "Event call cancelled", 200)
@@ -78,7 +81,7 @@ async def reschedule_event_call(
     write: WriteSession, now: Now, links: Links,
 ):
     details = await service.reschedule(
-        read, write, organization_id=principal.organization_id, number=id, start=body.start, now=now,
+        read, write, organization_id=principal.organization_id, number=id, host_id=principal.host_scope, start=body.start, now=now,
         public_url=links.public_url, render=lambda d: event_call(d, links),
     )
     return _answer(details, links, "Event call rescheduled", 201)

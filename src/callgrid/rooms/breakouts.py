@@ -262,7 +262,7 @@ class Breakouts:
                     "id": room_id, "organization_id": main.organization_id, "source": RoomSource.BREAKOUT.value,
                     "name": name, "type": main.type, "record": main.record, "max_meeting_seconds": None,
                     "thumbnail_url": None, "meeting_time_ms": 0, "started_at": None, "terminated_at": None,
-                    "termination_reason": None, "webhook_endpoint_id": main.webhook_endpoint_id, "parent_id": main_id,
+                    "termination_reason": None, "webhook_endpoint_id": main.webhook_endpoint_id, "parent_id": main_id, "host_id": main.host_id,
                     "closes_at": closes_at, "created_at": now, "updated_at": now,
                 })
                 member_rows.extend(

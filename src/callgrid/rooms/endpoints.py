@@ -61,7 +61,7 @@ async def _render(request: Request, views: list[service.RoomView]) -> list[dict[
 async def create_room(body: RoomCreate, request: Request, principal: CurrentPrincipal, session: WriteSession, now: Now):
     """200 (the seed's code) with the room and a paging of one; `webhook_secret` when a webhook was given."""
     created, secret = await service.create(
-        session, principal.organization_id, body, now=now, allow_private=_allow_private(request)
+        session, principal.organization_id, body, now=now, allow_private=_allow_private(request), host_id=principal.host_id
     )
     answer: dict[str, Any] = {"room": (await _render(request, [created]))[0], "paging": render.paging(1, 0, 1)}
     if secret is not None:
@@ -71,19 +71,19 @@ async def create_room(body: RoomCreate, request: Request, principal: CurrentPrin
 
 @router.get("", response_model=RoomList, summary="List rooms, newest first")
 async def list_rooms(request: Request, principal: CurrentPrincipal, session: ReadSession, limit: Limit = 20, offset: Offset = 0):
-    rooms, total = await repository.page_rooms(session, principal.organization_id, offset, limit)
+    rooms, total = await repository.page_rooms(session, principal.organization_id, offset, limit, principal.host_scope)
     return {"rooms": await _render(request, await service.views(session, rooms)), "paging": render.paging(limit, offset, total)}
 
 
 @router.get("/{room_id}", response_model=RoomAnswer, response_model_exclude_unset=True, summary="One room")
 async def get_room(room_id: str, request: Request, principal: CurrentPrincipal, session: ReadSession):
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     return {"room": (await _render(request, [await service.view(session, room)]))[0]}
 
 
 @router.patch("/{room_id}", response_model=RoomAnswer, response_model_exclude_unset=True, summary="Change a room")
 async def update_room(room_id: str, body: RoomUpdate, request: Request, principal: CurrentPrincipal, session: WriteSession, now: Now):
-    room = await service.get(session, principal.organization_id, room_id, for_update=True)
+    room = await service.get(session, principal.organization_id, room_id, for_update=True, host_id=principal.host_scope)
     updated, secret = await service.update_room(session, room, body, now=now, allow_private=_allow_private(request))
     answer: dict[str, Any] = {"room": (await _render(request, [updated]))[0]}
     if secret is not None:
@@ -93,7 +93,7 @@ async def update_room(room_id: str, body: RoomUpdate, request: Request, principa
 
 @router.post("/{room_id}/terminate", response_model=RoomAnswer, response_model_exclude_unset=True, summary="End a room now")
 async def terminate_room(room_id: str, request: Request, principal: CurrentPrincipal, session: WriteSession, now: Now):
-    room = await service.get(session, principal.organization_id, room_id, for_update=True)
+    room = await service.get(session, principal.organization_id, room_id, for_update=True, host_id=principal.host_scope)
     clock = (await _live(request).clock_of([room.id])).get(room.id)
     await service.terminate(
         session, room, now=now, reason="terminated", meeting_ms=clock.meeting_ms() if clock else 0, public_url=_public_url(request)
@@ -103,7 +103,7 @@ async def terminate_room(room_id: str, request: Request, principal: CurrentPrinc
 
 @router.post("/{room_id}/webhook/rotate-secret", response_model=SecretOut, summary="A new signing secret for the room's webhook")
 async def rotate_webhook_secret(room_id: str, principal: CurrentPrincipal, session: WriteSession, now: Now):
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     return {"webhook_secret": await service.rotate_webhook_secret(session, room, now)}
 
 
@@ -112,28 +112,28 @@ async def rotate_webhook_secret(room_id: str, principal: CurrentPrincipal, sessi
     dependencies=[Idempotent],
 )
 async def add_members(room_id: str, body: MembersAdd, principal: CurrentPrincipal, session: WriteSession, now: Now):
-    room = await service.get(session, principal.organization_id, room_id, for_update=True)
+    room = await service.get(session, principal.organization_id, room_id, for_update=True, host_id=principal.host_scope)
     added = await service.add_members(session, room, body.members, now)
     return {"members": [render.member(m) for m in added]}
 
 
 @router.get("/{room_id}/members", response_model=MemberList, summary="A room's members, oldest first")
 async def list_members(room_id: str, principal: CurrentPrincipal, session: ReadSession, limit: Limit = 20, offset: Offset = 0):
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     members, total = await repository.page_members(session, room.id, offset, limit)
     return {"members": [render.member(m) for m in members], "paging": render.paging(limit, offset, total)}
 
 
 @router.delete("/{room_id}/members/{user_id:path}", status_code=204, summary="Remove a member (their sessions are disconnected)")
 async def remove_member(room_id: str, user_id: str, principal: CurrentPrincipal, session: WriteSession, now: Now):
-    room = await service.get(session, principal.organization_id, room_id, for_update=True)
+    room = await service.get(session, principal.organization_id, room_id, for_update=True, host_id=principal.host_scope)
     await service.remove_member(session, room, user_id, now)
     return Response(status_code=204)
 
 
 @router.get("/{room_id}/sessions", response_model=SessionList, summary="Who is connected now, on any process")
 async def list_sessions(room_id: str, request: Request, principal: CurrentPrincipal, session: ReadSession):
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     participants = await _live(request).hub.participants(room.id)
     return {
         "sessions": [p.to_json() for p in participants],
@@ -146,7 +146,7 @@ async def list_sessions(room_id: str, request: Request, principal: CurrentPrinci
 async def create_join_token(
     room_id: str, body: JoinTokenCreate, request: Request, principal: CurrentPrincipal, session: ReadSession, now: Now
 ):
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     return await service.join_token(session, _live(request).signer, room, body, now=now, public_url=_public_url(request))
 
 

@@ -207,7 +207,7 @@ async def create_replay_token(room_id: str, body: ReplayTokenCreate, request: Re
                               session: ReadSession, now: Now) -> dict[str, str]:
     """A token for the room's replay page (also for a room that has ended); in a private room
     only for a member. `ttl_seconds` 60..2,592,000, default a week."""
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     if room.type == RoomType.PRIVATE and await repository.get_member(session, room.id, body.user_id) is None:
         raise BadRequest("is not a member of this private room", field="user_id")
     expires_at = datetime.fromtimestamp(int((now + timedelta(seconds=body.ttl_seconds)).timestamp()), UTC)

@@ -11,8 +11,13 @@ from callgrid.rooms.models import Room, RoomMember
 from callgrid.webhooks.models import WebhookEndpoint
 
 
-async def get_room(session: AsyncSession, organization_id: UUID, room_id: UUID, *, for_update: bool = False) -> Room | None:
+async def get_room(
+    session: AsyncSession, organization_id: UUID, room_id: UUID, *, for_update: bool = False, host_id: UUID | None = None
+) -> Room | None:
+    """The organization's room; with `host_id`, only when it is that host's."""
     statement = select(Room).where(Room.id == room_id, Room.organization_id == organization_id)
+    if host_id is not None:
+        statement = statement.where(Room.host_id == host_id)
     if for_update:
         statement = statement.with_for_update()
     return (await session.execute(statement)).scalar_one_or_none()
@@ -23,15 +28,18 @@ async def get_any_room(session: AsyncSession, room_id: UUID) -> Room | None:
     return await session.get(Room, room_id)
 
 
-async def page_rooms(session: AsyncSession, organization_id: UUID, offset: int, limit: int) -> tuple[Sequence[Room], int]:
-    """Newest first (ids are time-ordered)."""
-    total = (await session.execute(select(func.count()).where(Room.organization_id == organization_id))).scalar_one()
+async def page_rooms(
+    session: AsyncSession, organization_id: UUID, offset: int, limit: int, host_id: UUID | None = None
+) -> tuple[Sequence[Room], int]:
+    """Newest first (ids are time-ordered); with `host_id`, that host's rooms only."""
+    conditions = [Room.organization_id == organization_id]
+    if host_id is not None:
+        conditions.append(Room.host_id == host_id)
+    total = (await session.execute(select(func.count()).select_from(Room).where(*conditions))).scalar_one()
     if offset >= total:
         return [], total
     rows = (
-        await session.execute(
-            select(Room).where(Room.organization_id == organization_id).order_by(Room.id.desc()).offset(offset).limit(limit)
-        )
+        await session.execute(select(Room).where(*conditions).order_by(Room.id.desc()).offset(offset).limit(limit))
     ).scalars().all()
     return rows, total
 

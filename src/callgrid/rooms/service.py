@@ -44,10 +44,13 @@ def room_not_found(room_id: object) -> NotFound:
     return NotFound(f"no room with id {room_id}", field="id")
 
 
-async def get(session: AsyncSession, organization_id: UUID, room_id: str, *, for_update: bool = False) -> Room:
-    """The organization's room; another organization's reads exactly as a missing one."""
+async def get(
+    session: AsyncSession, organization_id: UUID, room_id: str, *, for_update: bool = False, host_id: UUID | None = None
+) -> Room:
+    """The organization's room; another organization's reads exactly as a missing one, and so
+    does, with `host_id` (a host key), another host's."""
     parsed = parse_id(room_id, what="room")
-    room = await repository.get_room(session, organization_id, parsed, for_update=for_update)
+    room = await repository.get_room(session, organization_id, parsed, for_update=for_update, host_id=host_id)
     if room is None:
         raise room_not_found(room_id)
     return room
@@ -78,9 +81,11 @@ def _member_row(room_id: UUID, member: MemberIn, now: datetime) -> dict[str, Any
 
 
 async def create(
-    session: AsyncSession, organization_id: UUID, body: RoomCreate, *, now: datetime, allow_private: bool
+    session: AsyncSession, organization_id: UUID, body: RoomCreate, *, now: datetime, allow_private: bool,
+    host_id: UUID | None = None,
 ) -> tuple[RoomView, str | None]:
-    """A room with its members and webhook; the webhook's secret (shown once) when one was given."""
+    """A room of `host_id` (the creating key's host) with its members and webhook; the webhook's
+    secret (shown once) when one was given."""
     endpoint = secret = None
     if body.webhook is not None:
         endpoint, secret = await set_owned_endpoint(
@@ -100,6 +105,7 @@ async def create(
         terminated_at=None,
         termination_reason=None,
         webhook_endpoint_id=endpoint.id if endpoint is not None else None,
+        host_id=host_id,
         created_at=now,
         updated_at=now,
     )
@@ -243,7 +249,9 @@ async def join_token(
 # maximum. Its members: the host (a video call) or the participants (an appointment).
 
 
-def call_room_row(organization_id: UUID, call_id: UUID, title: str, source: RoomSource, now: datetime) -> dict[str, Any]:
+def call_room_row(
+    organization_id: UUID, call_id: UUID, title: str, source: RoomSource, now: datetime, host_id: UUID | None
+) -> dict[str, Any]:
     return {
         "id": call_id,
         "organization_id": organization_id,
@@ -258,6 +266,7 @@ def call_room_row(organization_id: UUID, call_id: UUID, title: str, source: Room
         "terminated_at": None,
         "termination_reason": None,
         "webhook_endpoint_id": None,
+        "host_id": host_id,
         "created_at": now,
         "updated_at": now,
     }
@@ -272,7 +281,7 @@ def video_call_room_steps(calls: Sequence, host_id: UUID, host_name: str | None,
     each with the host as its one member (type `host`): to run in the calls' own transaction."""
     if not calls:
         return []
-    rooms = [call_room_row(call.organization_id, call.id, call.title, RoomSource.VIDEO_CALL, now) for call in calls]
+    rooms = [call_room_row(call.organization_id, call.id, call.title, RoomSource.VIDEO_CALL, now, host_id) for call in calls]
     members = [
         {"id": new_id(), "room_id": call.id, "user_id": str(host_id), "type": MemberType.HOST.value,
          "name": host_name, "created_at": now, "updated_at": now}
@@ -291,7 +300,7 @@ def booking_room_steps(call, host, contact, now: datetime) -> list[tuple]:
         {"id": new_id(), "room_id": call.id, "user_id": str(contact.id), "type": MemberType.MEMBER.value,
          "name": invitee, "created_at": now, "updated_at": now},
     ]
-    room = call_room_row(call.organization_id, call.id, call.title, RoomSource.BOOKING, now)
+    room = call_room_row(call.organization_id, call.id, call.title, RoomSource.BOOKING, now, host.id)
     return [(_INSERT_ROOMS, [room]), (_INSERT_MEMBERS, members)]
 
 
@@ -302,7 +311,8 @@ def _participant_member(participant) -> tuple[str, str | None]:
 
 async def create_appointment_room(session: AsyncSession, call, participants: Sequence, now: datetime) -> None:
     """The room of a new appointment, its participants as members (moderators as hosts)."""
-    await session.execute(_INSERT_ROOMS, [call_room_row(call.organization_id, call.id, call.title, RoomSource.APPOINTMENT, now)])
+    row = call_room_row(call.organization_id, call.id, call.title, RoomSource.APPOINTMENT, now, call.created_by_host_id)
+    await session.execute(_INSERT_ROOMS, [row])
     await sync_appointment_members(session, call.id, participants, now)
 
 

@@ -49,7 +49,7 @@ async def get_timeline(
     limit: Annotated[int, Query(ge=1, le=1000, description="events per page, 1..1000")] = 100,
     types: Annotated[str | None, Query(max_length=1000, description="comma-separated event types to keep (all when left out)")] = None,
 ) -> dict[str, Any]:
-    room = await service.get(session, principal.organization_id, room_id)
+    room = await service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     cursor = None
     if after:
         cursor = timeline.parse_cursor(after)

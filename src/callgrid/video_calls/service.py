@@ -96,12 +96,13 @@ async def check_availability(
 async def get(
     session: AsyncSession, principal: Principal, call_id: UUID, *, for_update: bool = False
 ) -> tuple[Call, Host, Product | None]:
-    """The acting host's video call with its host and product; anyone else's reads as missing.
-    `for_update` (to change it): its row locked and read as last committed."""
+    """The video call with its host and product: any of the organization's for an admin key, the
+    acting host's for a host key (another's reads as missing). `for_update` (to change it): its
+    row locked and read as last committed."""
     found = await calls_repository.get_call_with_relations(
         session, principal.organization_id, call_id, CallKind.VIDEO_CALL, for_update=for_update
     )
-    if found is None or found[0].host_id != principal.host_id:
+    if found is None or not principal.sees_host(found[0].host_id):
         raise not_found("video call", call_id, "id")
     return found
 
@@ -154,7 +155,7 @@ async def cancel(write: AsyncSession, principal: Principal, call_id: UUID, *, re
 
 async def cancel_group(write: AsyncSession, principal: Principal, series_id: UUID, *, renderer: Renderer) -> list[Call]:
     cancelled = await scheduling.cancel_series(
-        write, principal.organization_id, series_id, now=renderer.now, host_id=principal.host_id
+        write, principal.organization_id, series_id, now=renderer.now, host_id=principal.host_scope
     )
     if cancelled:
         host = await write.get(Host, cancelled[0].host_id) if cancelled[0].host_id else None
@@ -179,7 +180,7 @@ async def update_group(
     cancelled ones' rooms ended, and one event per occurrence created, updated or cancelled."""
     now = renderer.now
     changed = await scheduling.change_series(
-        write, principal.organization_id, series_id, change, now=now, host_id=principal.host_id
+        write, principal.organization_id, series_id, change, now=now, host_id=principal.host_scope
     )
     host = await write.get(Host, changed.series.host_id)
     product = await write.get(Product, changed.product_id) if changed.product_id else None
@@ -207,9 +208,8 @@ async def list_calls(
             raise not_found("user", contact_id, "userId")
     if series_id is not None:
         series = await read.get(Series, series_id)
-        # Another host's series reads as missing, unless the list is a participant's.
-        mine = contact_id is not None or series is None or series.host_id == principal.host_id
-        if series is None or series.organization_id != principal.organization_id or not mine:
+        # Another host's series reads as missing to a host key.
+        if series is None or series.organization_id != principal.organization_id or not principal.sees_host(series.host_id):
             raise not_found("group", series_id, "groupId")
         filters["series_id"] = series_id
     offset, limit = filters.pop("offset"), filters.pop("limit")
@@ -218,7 +218,8 @@ async def list_calls(
         CallFilter(
             organization_id=principal.organization_id,
             kind=CallKind.VIDEO_CALL,
-            host_id=None if contact_id else principal.host_id,
+            # An admin key lists every host's calls; a host key its own, a participant's too.
+            host_id=principal.host_scope,
             contact_id=contact_id,
             **filters,
         ),

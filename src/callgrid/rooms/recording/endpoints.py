@@ -47,7 +47,7 @@ def _not_found(recording_id: str) -> NotFound:
 
 
 async def _recording(session, principal, room_id: str, recording_id: str) -> Recording:
-    room = await room_service.get(session, principal.organization_id, room_id)
+    room = await room_service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     parsed = parse_id(recording_id, what="recording", field="recording_id")
     recording = await get_recording(session, room.id, parsed)
     if recording is None:
@@ -65,7 +65,7 @@ def _shown(request: Request, recording: Recording) -> dict:
 async def list_recordings(
     room_id: str, request: Request, principal: CurrentPrincipal, session: ReadSession, limit: Limit = 20, offset: Offset = 0
 ):
-    room = await room_service.get(session, principal.organization_id, room_id)
+    room = await room_service.get(session, principal.organization_id, room_id, host_id=principal.host_scope)
     recordings, total = await page_recordings(session, room.id, offset, limit)
     return {"recordings": [_shown(request, r) for r in recordings], "paging": room_render.paging(limit, offset, total)}
 
