@@ -27,7 +27,7 @@ from tests.support.postgres import new_database
 from tests.support.servers import CALLGRID
 from tests.support.tenants import client, make_tenant
 from tests.webhooks.conftest import create_endpoint, subprocess_env
-from tests.webhooks.test_delivery import BASE, until
+from tests.webhooks.test_delivery import BASE
 
 pytestmark = pytest.mark.slow  # a real receiver process
 
