@@ -12,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from callgrid.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
 from callgrid.db.server_secrets import ServerSecret  # noqa: F401 (the installation's, which signs join tokens and room keys)
 
 
