@@ -2,6 +2,7 @@
 each database: one object, and every answer the same, byte for byte."""
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -67,3 +68,28 @@ async def test_concurrent_retries_make_one_object_and_one_answer(served):
     assert await _counts(served.database_url) == {
         "video calls": 1, "appointments": 1, "rooms": 1, "webhook endpoints": 1, "keys": 4,
     }
+
+
+async def test_a_client_that_never_read_its_answer_gets_it_on_retry(served):
+    """The request is sent on a socket whose answer is never read (the client went away after
+    sending it): once its call is committed, the retry answers that call's 201."""
+    key = new_key()
+    async with served.client(served.first_key) as client:
+        mango = (await client.post("/api/v1/products", json={"title": "Mango", "price": 1})).json()["id"]
+        body = json.dumps(call_body(mango, title="Lost answer")).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(
+            f"POST {CALLS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {served.first_key}\r\n"
+            f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+        while (await _counts(served.database_url))["keys"] == 0:  # committed: the call and its answer
+            await asyncio.sleep(0.05)
+        writer.close()
+        # The same bytes: the fingerprint is of the body as sent.
+        retried = await client.post(CALLS, content=body, headers={"Idempotency-Key": key, "Content-Type": "application/json"})
+        assert retried.status_code == 201, retried.text
+        assert retried.headers["idempotent-replayed"] == "true"
+        listed = (await client.get(f"{CALLS}/{retried.json()['_id']}")).json()
+        assert listed["title"] == "Lost answer"
+    assert (await _counts(served.database_url))["video calls"] == 0  # titled otherwise: the one call is "Lost answer"
