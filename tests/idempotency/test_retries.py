@@ -5,9 +5,11 @@ are the API key's own; a failed request leaves its key free."""
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import String, select, type_coerce
 
 from callgrid.calls.models import Call
 from callgrid.directory.models import Contact
+from callgrid.idempotency.models import IdempotencyKey
 from tests.idempotency.conftest import (
     APPOINTMENT, APPOINTMENTS, CALLS, ENDPOINT, ENDPOINTS, ROOM, ROOMS, call_body, calls, count, endpoints, keys,
     make_mango, new_key, rooms,
@@ -194,3 +196,16 @@ async def test_other_creates_take_the_key(app, tenant):
             first.status_code, first.content, "true"), path
     assert await count(app, Contact) == 3  # dee, cy and the booking's invitee, once each
     assert await keys(app) == len(requests)
+
+
+async def test_stored_answers_are_encrypted(app, tenant):
+    """An answer may hold a secret shown once (here a webhook endpoint's signing secret)."""
+    key = new_key()
+    created = await tenant.client.post(ENDPOINTS, json=ENDPOINT, headers={"Idempotency-Key": key})
+    assert created.status_code == 201, created.text
+    async with app.state.database.read() as session:
+        (stored,) = (await session.execute(select(type_coerce(IdempotencyKey.body, String)))).scalars().all()
+    assert stored.startswith("fernet:")
+    assert created.json()["secret"] not in stored and created.json()["id"] not in stored
+    again = await tenant.client.post(ENDPOINTS, json=ENDPOINT, headers={"Idempotency-Key": key})
+    assert again.json()["secret"] == created.json()["secret"]

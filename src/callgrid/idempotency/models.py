@@ -1,10 +1,11 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgrid.db.base import Base, IdMixin, UTCDateTime, utcnow
+from callgrid.db.encrypted import EncryptedString
 
 
 class IdempotencyKey(IdMixin, Base):
@@ -23,7 +24,9 @@ class IdempotencyKey(IdMixin, Base):
     # sha256 (hex) of the method, path, query string and body.
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
-    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Encrypted: answers hold secrets shown once (an API key, a webhook's signing secret, a join
+    # token). The body's bytes as latin-1 text (one character per byte: any body goes through).
+    body: Mapped[str | None] = mapped_column(EncryptedString(), default=None)
     content_type: Mapped[str | None] = mapped_column(String(255), default=None)
     # The other headers replayed with the answer, as JSON ([[name, value], ...]): Location when there is one.
     headers: Mapped[str | None] = mapped_column(Text, default=None)

@@ -52,7 +52,7 @@ async def find(engine: AsyncEngine, api_key_id: UUID, key: str) -> Stored | None
         return None
     id_, fingerprint, status_code, body, content_type, headers, created_at = rows[0]
     pairs = [(name, value) for name, value in json.loads(headers)] if headers else []
-    return Stored(id_, fingerprint, status_code, bytes(body) if body is not None else None, content_type, pairs, created_at)
+    return Stored(id_, fingerprint, status_code, body.encode("latin-1") if body is not None else None, content_type, pairs, created_at)
 
 
 async def claim(
@@ -78,7 +78,7 @@ async def answer(
     """Store the answer in the key's row, in the transaction that claimed it."""
     await session.execute(
         update(_keys).where(_keys.c.id == row_id).values(
-            status_code=status_code, body=body, content_type=content_type,
+            status_code=status_code, body=body.decode("latin-1"), content_type=content_type,
             headers=json.dumps([list(pair) for pair in headers]) if headers else None,
         )
     )

@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("body", sa.String(), nullable=True),  # encrypted (db.encrypted)
         sa.Column("content_type", sa.String(length=255), nullable=True),
         sa.Column("headers", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
