@@ -18,7 +18,8 @@ routes, so that it says what the service really does, for routers written later 
     - 413 where there is a request body (larger than `CALLGRID_MAX_BODY_BYTES`);
     - 429 on every operation that spends a rate-limit budget (`callgrid.ratelimits`), with
       `Retry-After` and the `RateLimit-*` headers;
-    - and what `ERRORS` below lists for the operation (e.g. 409, or 404 for an id in the body).
+    - and what `ERRORS` below lists for the operation (e.g. 409, or 404 for an id in the body);
+    - 409 where it takes an `Idempotency-Key` (one used for a different request).
   An operation missing from `ERRORS` that declares no 4xx of its own (`responses={409: {...}}`
   on its route: a description is enough, the body's schema is filled in here) is taken to
   answer 404 and 409 too when it writes (POST, PUT, PATCH, DELETE): a route that knows better
@@ -39,6 +40,7 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from callgrid.errors import ErrorRenderers, Renderer
+from callgrid.idempotency.requests import HEADER as IDEMPOTENCY_KEY
 from callgrid.ratelimits.budgets import UNCOUNTED
 
 REF = "#/components/schemas/"
@@ -272,6 +274,9 @@ def _errors(
     elif not declared and method in WRITES:
         statuses.setdefault(404, ERROR_DESCRIPTIONS[404])
         statuses[409] = ERROR_DESCRIPTIONS[409]
+    if any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_KEY for p in operation.get("parameters", ())):
+        reused = f"its `{IDEMPOTENCY_KEY}` was used for a different request"
+        statuses[409] = f"{statuses[409]}; or {reused}" if 409 in statuses else reused[0].upper() + reused[1:]
     for status in sorted(statuses.keys() | declared):
         response = responses.setdefault(str(status), {})
         if listed and status in listed or status not in declared or not response.get("description"):

@@ -83,3 +83,20 @@ def _api_routes(routes):
             yield route
         elif (router := getattr(route, "original_router", None)) is not None:
             yield from _api_routes(router.routes)
+
+
+def test_every_operation_taking_the_header_documents_its_409(app):
+    """A key reused for another request is a 409, on operations that had none of their own too."""
+    document = app.openapi()
+    undocumented = [
+        (method.upper(), path)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if _declares_the_header(operation)
+        and HEADER not in operation["responses"].get("409", {}).get("description", "")
+    ]
+    assert undocumented == []
+    products = document["paths"]["/api/v1/products"]["post"]["responses"]["409"]
+    assert products["description"] == f"Its `{HEADER}` was used for a different request"
+    calls = document["paths"]["/api/v1/external/workshops/video-calls"]["post"]["responses"]["409"]
+    assert calls["description"].startswith("The proposed calls overlap") and HEADER in calls["description"]
