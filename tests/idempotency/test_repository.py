@@ -1,6 +1,7 @@
 """The key rows: one per (API key, key), an answer stored with them, expired rows replaced and
 purged. On each database, through the request's kind of write session."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -8,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from callgrid.app import create_app
 from callgrid.db.session import write_session
 from callgrid.idempotency import repository
 from callgrid.idempotency.models import IdempotencyKey
@@ -110,3 +112,16 @@ async def test_rows_go_with_their_api_key(app, tenant):
         await session.delete(await session.get(ApiKey, api_key_id))
         await session.commit()
     assert await repository.find(app.state.database.engine, api_key_id, "k") is None
+
+
+async def test_a_server_purges_expired_keys_periodically(app, tenant, settings, clock):
+    """Each server process deletes expired keys with its periodic planner statistics."""
+    (api_key_id,) = await _key_ids(app, tenant)
+    await _claim(app, api_key_id, "stale", now=clock() - timedelta(hours=30))
+    await _claim(app, api_key_id, "fresh", now=clock() - timedelta(hours=1))
+    server = create_app(settings.model_copy(update={"analyze_interval_seconds": 0.05}), clock=clock)
+    async with server.router.lifespan_context(server):
+        async with asyncio.timeout(30):
+            while await repository.find(app.state.database.engine, api_key_id, "stale") is not None:
+                await asyncio.sleep(0.05)
+    assert await repository.find(app.state.database.engine, api_key_id, "fresh") is not None
