@@ -311,6 +311,19 @@ def test_every_authenticated_operation_has_a_row_and_every_row_an_operation():
     assert sorted(set(TABLE) - operations) == [], "rows without an operation"
 
 
+def test_the_document_says_which_operations_need_the_role_admin():
+    """A refusal of the table is a documented 403; an operation whose `security` names the role
+    admin refuses host keys whatever the object."""
+    document = create_app().openapi()
+    for operation, row in TABLE.items():
+        method, path = operation.split(" ", 1)
+        documented = document["paths"][path][method.lower()]
+        admin = documented["security"] == [{"bearer": ["admin"]}]
+        assert admin == (row.host == row.other_host == 403), operation
+        if 403 in (row.host, row.other_host):
+            assert "403" in documented["responses"], operation
+
+
 # --- the world and the calls ---------------------------------------------------------------------------
 
 async def build_world(app, tenant, other_tenant) -> World:

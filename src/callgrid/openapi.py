@@ -14,6 +14,8 @@ routes, so that it says what the service really does, for routers written later 
     - 400 on every operation (a bad parameter or body, or a NUL in the query string, which
       `RequestGuard` refuses on any path);
     - 401 where the operation declares security;
+    - 403 where it refuses host keys (`AdminPrincipal`, whose `security` names the role admin,
+      docs/roles.md; or declared on its route);
     - 404 where the path has parameters (an id that names nothing, or another organization's);
     - 413 where there is a request body (larger than `CALLGRID_MAX_BODY_BYTES`);
     - 429 on every operation that spends a rate-limit budget (`callgrid.ratelimits`), with
@@ -42,6 +44,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from callgrid.errors import ErrorRenderers, Renderer
 from callgrid.idempotency.requests import HEADER as IDEMPOTENCY_KEY
 from callgrid.ratelimits.budgets import UNCOUNTED
+from callgrid.tenancy.auth import ADMIN_ROLE, FORBIDDEN_RESPONSE
 
 REF = "#/components/schemas/"
 WRITES = {"post", "put", "patch", "delete"}
@@ -232,6 +235,15 @@ def install(app: FastAPI, renderers: ErrorRenderers) -> None:
     _serve_pages(app)
 
 
+def _admin_only(operation: dict[str, Any]) -> None:
+    """An operation for admin keys (`AdminPrincipal`): FastAPI lists the bearer scheme twice, once
+    with the role; it is one requirement, the key with the role admin, and a host key's 403."""
+    security = operation.get("security") or []
+    if any(ADMIN_ROLE in scopes for requirement in security for scopes in requirement.values()):
+        operation["security"] = [{"bearer": [ADMIN_ROLE]}]
+        operation.setdefault("responses", {}).setdefault("403", dict(FORBIDDEN_RESPONSE[403]))
+
+
 def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> dict[str, Any]:
     """`raw` (FastAPI's document, left as it is) made truthful: a new dict."""
     doc = json.loads(json.dumps(raw))
@@ -244,6 +256,7 @@ def document(raw: dict[str, Any], renderer_for: Callable[[str], Renderer]) -> di
         shape = _shape(renderer)
         for method, operation in operations.items():
             if method in METHODS:
+                _admin_only(operation)
                 _errors(operation, method, path, shape, schemas, renderer)
     for name in ("HTTPValidationError", "ValidationError"):
         if name in schemas and not _referenced(doc, f"{REF}{name}"):

@@ -51,7 +51,7 @@ async def test_a_host_key_is_refused_the_keys_with_a_problem_naming_the_role(app
         assert [k["role"] for k in (await bea_admin.get(KEYS)).json()["items"]] == ["admin", "host", "admin"]
 
 
-async def test_a_roles_change_of_a_cached_key_is_not_needed_the_role_is_cached_with_it(app, tenant, caching):
+async def test_a_cached_key_keeps_its_role(app, tenant, caching):
     async with await add_key(app, tenant, role="host") as desk:
         for _ in range(2):  # read, then from the cache: the same role
             assert_needs_admin(await desk.get(KEYS))

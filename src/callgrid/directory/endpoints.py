@@ -19,7 +19,7 @@ from callgrid.directory.schemas import (
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import parse_id
 from callgrid.kit.pagination import Page, PageQuery, fetch_page
-from callgrid.tenancy.auth import AdminPrincipal, CurrentPrincipal, Principal, needs_admin
+from callgrid.tenancy.auth import FORBIDDEN_RESPONSE, AdminPrincipal, CurrentPrincipal, Principal, needs_admin
 
 def _own_host_or_admin(principal: Principal, host_id: UUID) -> None:
     """A host key reads and changes its own host record; any other host is the organization's."""
@@ -41,13 +41,13 @@ async def list_hosts(params: PageQuery, principal: AdminPrincipal, session: Read
     return Page.of([HostRead.model_validate(r) for r in rows], total, params)
 
 
-@router.get("/hosts/{host_id}", response_model=HostRead)
+@router.get("/hosts/{host_id}", response_model=HostRead, responses=FORBIDDEN_RESPONSE)
 async def get_host(host_id: UUID, principal: CurrentPrincipal, session: ReadSession):
     _own_host_or_admin(principal, host_id)
     return await service.get_or_404(session, Host, principal.organization_id, host_id, "host")
 
 
-@router.patch("/hosts/{host_id}", response_model=HostRead)
+@router.patch("/hosts/{host_id}", response_model=HostRead, responses=FORBIDDEN_RESPONSE)
 async def update_host(host_id: UUID, body: HostUpdate, principal: CurrentPrincipal, session: WriteSession):
     _own_host_or_admin(principal, host_id)
     return await service.update_host(session, principal.organization_id, host_id, body)

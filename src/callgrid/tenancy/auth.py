@@ -136,9 +136,18 @@ def needs_admin(principal: Principal) -> None:
         )
 
 
-async def _authenticate_admin(principal: CurrentPrincipal) -> Principal:
+ADMIN_ROLE = KeyRole.ADMIN.value
+
+
+async def _authenticate_admin(
+    principal: CurrentPrincipal, _declared: Annotated[None, Security(bearer_scheme, scopes=[ADMIN_ROLE])] = None
+) -> Principal:
+    """The caller, if its key is an admin's. The document's `security` of the operation names the
+    role (OpenAPI 3.1: the roles a bearer scheme requires), and `callgrid.openapi` adds its 403."""
     needs_admin(principal)
     return principal
 
 
 AdminPrincipal = Annotated[Principal, Depends(_authenticate_admin)]
+# What a route that refuses host keys only for some objects says in the OpenAPI document.
+FORBIDDEN_RESPONSE = {403: {"description": "This needs an API key with the role admin (docs/roles.md)"}}
