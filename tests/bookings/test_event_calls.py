@@ -16,6 +16,7 @@ from callgrid.calls.models import Call
 from callgrid.directory.models import Contact
 from tests.bookings.conftest import add_event_type, add_host, book
 from tests.support.problems import assert_problem
+from tests.support.tenants import Tenant, add_key
 from tests.support.time import NOW
 
 BASE = "/v1/eventCalls"
@@ -585,6 +586,34 @@ async def test_a_host_busy_then_is_skipped(tenant, clock_at):
     created(await book(tenant, dateTime=WED_9, linkPrefix="acme/ann-only"))
     assert created(await book(tenant, dateTime="2030-01-02T09:30:00Z", eventId=1))["closerName"] == "Ben"
     assert created(await book(tenant, dateTime="2030-01-02T10:00:00Z", eventId=1))["closerName"] == "Ann"
+
+
+async def test_a_hosts_key_books_and_moves_its_own_calendar_only(app, tenant, clock_at):
+    """An event of Ann (high) and Ben: the admin key gets the best free host; Ben's key books Ben
+    or nobody (409 when he is busy, though Ann is free), and moves its booking within Ben's
+    calendar: a booking a host's key made is one it can read."""
+    ann, ben = await add_host(tenant, "Ann"), await add_host(tenant, "Ben")
+    await add_event_type(tenant, [{"host_id": ann["id"], "priority": "high"}, {"host_id": ben["id"]}])
+    await add_event_type(tenant, [ben], slug="ben-only", duration_minutes=60)
+    bens = Tenant(await add_key(app, tenant, ben["id"]), tenant.organization_id, ben["id"], "")
+    async with bens.client:
+        mine = created(await book(bens, dateTime=WED_9, eventId=1))
+        assert (mine["closerName"], mine["id"]) == ("Ben", 1)  # not Ann, though she ranks first
+        assert created(await bens.client.get(f"{BASE}/1"), "Event call found", 200)["closerName"] == "Ben"
+        assert created(await book(tenant, dateTime=WED_9, eventId=1, email="b@example.com"))["closerName"] == "Ann"
+        # Ben busy at 10:00 (his own event): his key is refused, the admin's gets Ann.
+        created(await book(tenant, dateTime="2030-01-02T10:00:00Z", linkPrefix="acme/ben-only", email="c@example.com"))
+        before = await counts(app)
+        assert_problem(await book(bens, dateTime="2030-01-02T10:00:00Z", eventId=1, email="d@example.com"), 409, "dateTime")
+        assert await counts(app) == before
+        # A move to where Ben is busy stays refused too, though Ann is free then.
+        clock_at.advance(minutes=1)
+        refused = await bens.client.post(f"{BASE}/1/reschedule", json={"dateTime": "2030-01-02T10:30:00Z"})
+        assert_problem(refused, 409, "dateTime")
+        moved = created(await bens.client.post(f"{BASE}/1/reschedule", json={"dateTime": "2030-01-02T14:00:00Z"}),
+                        "Event call rescheduled")
+        assert moved["closerName"] == "Ben" and moved["rescheduledFromId"] == 1
+        assert created(await bens.client.get(f"{BASE}/{moved['id']}"), "Event call found", 200)["closerName"] == "Ben"
 
 
 # --- GET, cancel ---------------------------------------------------------------------------

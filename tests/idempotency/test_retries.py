@@ -3,11 +3,16 @@ first answer byte for byte and creates nothing; another request with the key is 
 are the API key's own; a failed request leaves its key free."""
 
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
+from fastapi import APIRouter
 from sqlalchemy import String, select, type_coerce
 
+from callgrid.app import create_app
 from callgrid.calls.models import Call
+from callgrid.db.session import WriteSession
+from callgrid.idempotency.requests import Idempotent, IdempotentRoute
 from callgrid.directory.models import Contact
 from callgrid.idempotency.models import IdempotencyKey
 from tests.idempotency.conftest import (
@@ -15,7 +20,7 @@ from tests.idempotency.conftest import (
     make_mango, new_key, rooms,
 )
 from tests.support.problems import assert_problem
-from tests.support.tenants import add_key
+from tests.support.tenants import add_key, client
 
 
 async def _video_call(tenant):
@@ -209,3 +214,30 @@ async def test_stored_answers_are_encrypted(app, tenant):
     assert created.json()["secret"] not in stored and created.json()["id"] not in stored
     again = await tenant.client.post(ENDPOINTS, json=ENDPOINT, headers={"Idempotency-Key": key})
     assert again.json()["secret"] == created.json()["secret"]
+
+
+async def test_a_service_that_rolls_back_and_goes_on_keeps_its_key(app, tenant):
+    """A booking whose first host was taken under its lock rolls the transaction back (the key's
+    row with it) and books the next: the key is claimed again with the answer, so a retry
+    replays it. An endpoint doing the same, on an app of its own with the real route class,
+    dependency and write session."""
+    tenant_id, key = UUID(tenant.organization_id), new_key()
+    router = APIRouter(route_class=IdempotentRoute)
+
+    @router.post("/test/contacts", status_code=201, dependencies=[Idempotent])
+    async def second_try(session: WriteSession) -> dict:
+        await session.rollback()  # the first try, given up
+        session.add(Contact(organization_id=tenant_id, email=f"{key}@example.com", number=99))
+        await session.flush()
+        return {"made": "second try"}
+
+    own = create_app(app.state.settings)
+    own.include_router(router)
+    async with own.router.lifespan_context(own), client(own, tenant.key) as http:
+        first = await http.post("/test/contacts", json={}, headers={"Idempotency-Key": key})
+        assert (first.status_code, first.json()) == (201, {"made": "second try"}), first.text
+        again = await http.post("/test/contacts", json={}, headers={"Idempotency-Key": key})
+        assert again.status_code == 201 and again.content == first.content
+        assert again.headers["idempotent-replayed"] == "true"
+    assert await count(app, Contact, Contact.email == f"{key}@example.com") == 1
+    assert await keys(app) == 1

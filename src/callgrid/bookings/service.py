@@ -14,7 +14,7 @@ next host is tried. So two bookings of one slot's last free host give one bookin
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -370,10 +370,12 @@ async def _contact_for_booking(session: AsyncSession, organization_id: UUID, inv
 
 async def _ranked_free_hosts(
     read: AsyncSession, view: EventTypeView, start: datetime, now: datetime, *, exclude_call_id: UUID | None = None,
-    prefer: UUID | None = None,
+    prefer: UUID | None = None, only: UUID | None = None,
 ) -> list[Host]:
     """The hosts free at `start`, best first (`prefer` first when free); raises when `start` is
-    not offered at all."""
+    not offered at all. `only`: that host alone is a candidate (a host's key books for itself)."""
+    if only is not None:
+        view = replace(view, hosts=[(host, priority) for host, priority in view.hosts if host.id == only])
     rules = rules_of(view.event_type)
     hosts = [host for host, _ in view.hosts]
     if not hosts:
@@ -488,11 +490,13 @@ async def book(
     time_zone: str,
     now: datetime,
     render,
+    host_id: UUID | None = None,
 ) -> BookingDetails:
-    """Book `start` for the invitee with the best free host; `render(details)` is the
-    `event_call.created` event's data."""
+    """Book `start` for the invitee with the best free host (with `host_id`, that host or
+    none: a host's key books its own calendar); `render(details)` is the `event_call.created`
+    event's data."""
     await _resolve_contact(read, organization_id, invitee)  # a wrong contactId is a 404 before anything
-    order = await _ranked_free_hosts(read, view, start, now)
+    order = await _ranked_free_hosts(read, view, start, now, only=host_id)
     await _end_read(read)
     for host in order:
         for attempt in range(3):
@@ -610,7 +614,7 @@ async def reschedule(
 ) -> BookingDetails:
     """A new booking at `start` (the same host when free, else the best free one), the old one
     cancelled as `rescheduled` and linked both ways; all or nothing. With `host_id`, only that
-    host's booking."""
+    host's booking, moved within that host's calendar."""
     current = await details_of(read, organization_id=organization_id, number=number, token=token, host_id=host_id)
     _ensure_open(current, now)
     organization_id = current.booking.organization_id
@@ -618,7 +622,7 @@ async def reschedule(
     if current.event_type.deleted_at is not None:
         raise Conflict("the event type was deleted; it can no longer be booked", field="eventId")
     order = await _ranked_free_hosts(
-        read, view, start, now, exclude_call_id=current.call.id, prefer=current.host.id
+        read, view, start, now, exclude_call_id=current.call.id, prefer=current.host.id, only=host_id
     )
     await _end_read(read)
     for host in order:

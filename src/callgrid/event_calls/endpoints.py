@@ -51,7 +51,7 @@ async def create_event_call(
     )
     details = await service.book(
         read, write, principal.organization_id, view, start=body.start, invitee=invitee, time_zone=body.timeZone,
-        now=now, render=lambda d: event_call(d, links),
+        now=now, render=lambda d: event_call(d, links), host_id=principal.host_scope,
     )
     return _answer(details, links, "Event call created", 201)
 

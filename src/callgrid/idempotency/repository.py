@@ -74,18 +74,16 @@ async def claim(
 
 async def answer(
     session: AsyncSession, row_id: UUID, *, status_code: int, body: bytes, content_type: str | None, headers: list[tuple[str, str]]
-) -> None:
-    """Store the answer in the key's row, in the transaction that claimed it."""
+) -> bool:
+    """Store the answer in the key's row, in the transaction that claimed it; False when the
+    row is no longer in it (a service rolled the transaction back and went on)."""
     stored = await session.execute(
         update(_keys).where(_keys.c.id == row_id).values(
             status_code=status_code, body=body.decode("latin-1"), content_type=content_type,
             headers=json.dumps([list(pair) for pair in headers]) if headers else None,
         )
     )
-    if stored.rowcount != 1:
-        # The request's transaction was rolled back under it and went on: committing what it
-        # made without its key would let a retry make it again.
-        raise RuntimeError("the idempotency key's row is gone from the request's transaction")
+    return stored.rowcount == 1
 
 
 async def release(session: AsyncSession, row_id: UUID) -> None:

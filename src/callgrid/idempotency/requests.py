@@ -19,6 +19,7 @@ at most one of them at a time holds a database connection while it waits for the
 """
 
 import asyncio
+from datetime import datetime
 import hashlib
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -56,12 +57,14 @@ _SCOPE_KEY = "callgrid.idempotency"
 class _Claim:
     """A key this request holds: its turn in the process, then its row in the session's transaction."""
 
-    __slots__ = ("turn", "session", "row_id")
+    __slots__ = ("turn", "session", "row_id", "fingerprint", "claimed_at")
 
-    def __init__(self, turn: tuple):
+    def __init__(self, turn: tuple, fingerprint: str):
         self.turn = turn
+        self.fingerprint = fingerprint
         self.session: AsyncSession | None = None
         self.row_id: UUID | None = None
+        self.claimed_at: datetime | None = None
 
 
 class _Replay(Exception):
@@ -119,7 +122,7 @@ async def begin(request: Request, principal: Principal, session: AsyncSession, k
     if principal.key_id is None:
         return
     digest = fingerprint(request, await request.body())
-    claim = _Claim((principal.key_id, key))
+    claim = _Claim((principal.key_id, key), digest)
     await _turns.take(claim.turn)
     request.scope[_SCOPE_KEY] = claim
     database = request.app.state.database
@@ -135,7 +138,7 @@ async def begin(request: Request, principal: Principal, session: AsyncSession, k
         except IntegrityError:  # taken meanwhile (by another process): its answer is committed now
             await session.rollback()
             continue
-        claim.session = session
+        claim.session, claim.claimed_at = session, now
         return
     raise Conflict("is in use by another request; retry it later", field=HEADER)
 
@@ -155,14 +158,27 @@ def _answer_for(stored: repository.Stored, digest: str) -> Exception:
 
 async def _finish(claim: _Claim, response: Response) -> None:
     body = getattr(response, "body", None)
-    if 200 <= response.status_code < 300 and isinstance(body, bytes):
-        await repository.answer(
-            claim.session, claim.row_id, status_code=response.status_code, body=body,
-            content_type=response.headers.get("content-type"),
-            headers=[(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers],
-        )
-    else:
+    if not (200 <= response.status_code < 300 and isinstance(body, bytes)):
         await repository.release(claim.session, claim.row_id)
+        return
+    answer = {
+        "status_code": response.status_code, "body": body, "content_type": response.headers.get("content-type"),
+        "headers": [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers],
+    }
+    if await repository.answer(claim.session, claim.row_id, **answer):
+        return
+    # A service rolled the transaction back and went on (a booking trying its next host): the
+    # key's row went with it. Claimed again in what commits; if another request took the key
+    # meanwhile, this one's work is rolled back and a retry gets that request's answer.
+    api_key_id, key = claim.turn
+    try:
+        claim.row_id = await repository.claim(
+            claim.session, api_key_id=api_key_id, key=key, fingerprint=claim.fingerprint, now=claim.claimed_at,
+            replace_expired=False,
+        )
+    except IntegrityError:
+        raise Conflict("was taken by another request meanwhile; retry it to get that request's answer", field=HEADER) from None
+    await repository.answer(claim.session, claim.row_id, **answer)
 
 
 class IdempotentRoute(APIRoute):
