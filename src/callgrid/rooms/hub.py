@@ -35,6 +35,10 @@ from uuid import UUID
 from callgrid.observability.metrics import ROOM_PARTICIPANTS
 
 log = logging.getLogger("callgrid.rooms")
+# How long a starting process waits for the bus before it serves without it (rooms of this
+# process then reach only this process until the bus is back): a reachable Redis subscribes in
+# milliseconds, and a refused connection is tried three times meanwhile (0, 0.5, 1.5 s).
+SUBSCRIBE_WITHIN = 3.0
 
 # A session's outgoing queue may hold this many messages; a client that reads slower than
 # that is disconnected (1008) rather than let the process's memory grow.
@@ -582,7 +586,7 @@ class RedisBus:
     async def start(self, deliver: Deliver) -> None:
         self._task = asyncio.create_task(self._listen(deliver), name="callgrid-rooms-bus")
         try:
-            await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+            await asyncio.wait_for(self._subscribed.wait(), timeout=SUBSCRIBE_WITHIN)
         except TimeoutError:
             log.warning("rooms: not yet subscribed to %s; carrying on, it keeps trying", self.channel)
 
