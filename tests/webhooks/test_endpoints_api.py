@@ -83,6 +83,9 @@ async def test_list_is_paged_in_creation_order(tenant):
         ({"url": URL, "headers": {"Callgrid-Attempt": "1"}}, "headers"),
         ({"url": URL, "headers": {"bad header": "x"}}, "headers"),
         ({"url": URL, "headers": {"X-A": "one\r\nX-B: two"}}, "headers"),
+        ({"url": URL, "headers": {"X-Auth": "Bearer secret "}}, "headers"),  # h11 would refuse it at every delivery
+        ({"url": URL, "headers": {"X-Auth": "\tsecret"}}, "headers"),
+        ({"url": URL, "headers": {"X-Auth": "s\u00e9cret"}}, "headers"),
         ({"url": URL, "headers": {f"X-{i}": "v" for i in range(21)}}, "headers"),
         ({"url": URL, "description": "d" * 1001}, "description"),
         ({"url": URL, "enabled": "maybe"}, "enabled"),

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Uuid, bindparam, insert, text
@@ -21,6 +22,7 @@ from callgrid.db.encrypted import PREFIX, Keyring, UnreadableSecret, load_keyrin
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import alembic_config, upgrade
 from callgrid.migrations.models import Base
+from callgrid.webhooks.sender import Job, send
 from tests.rooms.conftest import create_room
 from tests.support.databases import clean, sqlite_url
 from tests.support.postgres import new_database
@@ -277,3 +279,20 @@ async def test_sql_echo_never_prints_a_secret_or_a_header_value(settings, caplog
     assert "[SQL parameters hidden due to hide_parameters=True]" in printed
     for secret in (endpoint["secret"], rotated, tenant.key, *HEADERS.values(), PREFIX):
         assert secret not in printed
+
+
+@pytest.mark.parametrize("value", ["Bearer s3cret-value ", "s3cret-valu\u00e9"])
+async def test_a_header_value_http_cannot_carry_never_reaches_the_error_of_an_attempt(receiver, value):
+    """A value stored before values were checked (now a 400): its attempt fails, and the error
+    kept for the deliveries list names the problem, not the value."""
+    job = Job(
+        delivery_id=uuid4(), lease_token=uuid4(), organization_id=uuid4(), attempt=1, step=0, event_id=uuid4(),
+        event_type="ping", event_created_at=datetime.now(UTC), payload="{}", endpoint_id=uuid4(),
+        url=receiver.url(), headers={"X-Auth": value}, secret="whsec_" + "a" * 32,
+    )
+    async with httpx.AsyncClient() as http:
+        outcome = await send(http, job, timeout=5, allow_private=True)
+    assert outcome.status_code is None
+    assert outcome.error is not None and "s3cret" not in outcome.error, outcome.error
+    assert "header value is not valid HTTP" in outcome.error
+    assert receiver.received() == []

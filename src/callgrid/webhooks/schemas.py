@@ -12,6 +12,8 @@ from callgrid.webhooks.targets import TargetError, parse_url
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 field-value, as HTTP clients send it: visible ASCII, spaces and tabs only between.
+FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?")
 RESERVED_HEADERS = frozenset({"content-type", "host", "content-length", "transfer-encoding", "connection", "callgrid-attempt"})
 MAX_HEADERS = 20
 
@@ -47,6 +49,11 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
         seen.add(lower)
         if any(c in content for c in "\r\n\0"):
             raise ValueError(f"the value of {name!r} contains a line break or NUL")
+        if not FIELD_VALUE.fullmatch(content):
+            raise ValueError(
+                f"the value of {name!r} is not a valid HTTP header value: printable ASCII, "
+                "spaces and tabs only inside it, none at either end"
+            )
     return value
 
 

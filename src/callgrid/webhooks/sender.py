@@ -89,6 +89,10 @@ async def send(client: httpx.AsyncClient, job: Job, *, timeout: float, allow_pri
         error = f"refused target: {exc}"
     except TimeoutError:
         error = f"no answer within {timeout:g} s"
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        # Not the message: it quotes the header that could not be written, and header values
+        # are secrets (kept encrypted, never shown).
+        error = f"{type(exc).__name__}: the request could not be written (a header value is not valid HTTP)"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except OSError as exc:
