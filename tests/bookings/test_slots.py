@@ -11,6 +11,7 @@ import pytest
 
 from tests.bookings.conftest import add_event_type, add_host, book
 from tests.support.problems import assert_problem
+from tests.support.tenants import Tenant, add_key
 from tests.support.time import NOW
 
 BASE = "/api/v1/event-types"
@@ -425,3 +426,24 @@ async def test_another_hosts_calls_do_not_count(tenant):
     assert (await book(tenant, dateTime="2030-01-02T10:00:00Z", eventId=only_ben["number"])).status_code == 201
     assert len((await slots(tenant, only_ann, "2030-01-02"))["2030-01-02"]) == 16
     assert len((await slots(tenant, only_ben, "2030-01-02"))["2030-01-02"]) == 15
+
+
+async def test_a_hosts_key_sees_its_own_hosts_slots_only(app, tenant):
+    """Ann works Mondays 9-10, Ben every day 9-10: on Wednesday the admin key sees Ben's slots,
+    Ann's key none (it books Ann or nobody); on Monday Ann's key sees Ann's, one host each."""
+    ann = await add_host(tenant, "Ann", working_hours={"monday": [{"start": "09:00", "end": "10:00"}]})
+    ben = await add_host(tenant, "Ben", working_hours={d: [{"start": "09:00", "end": "10:00"}] for d in ALL_DAY})
+    event_type = await add_event_type(tenant, [ann, ben])
+    anns = Tenant(await add_key(app, tenant, ann["id"]), tenant.organization_id, ann["id"], "")
+    async with anns.client:
+        wednesday = "2030-01-02"
+        assert starts((await slots(tenant, event_type, wednesday))[wednesday]) == [
+            "2030-01-02T09:00:00.000Z", "2030-01-02T09:30:00.000Z"]
+        assert (await slots(anns, event_type, wednesday))[wednesday] == []
+        monday = "2030-01-07"
+        assert (await slots(tenant, event_type, monday))[monday] == [
+            {"start": "2030-01-07T09:00:00.000Z", "hosts_available": 2},
+            {"start": "2030-01-07T09:30:00.000Z", "hosts_available": 2}]
+        assert (await slots(anns, event_type, monday))[monday] == [
+            {"start": "2030-01-07T09:00:00.000Z", "hosts_available": 1},
+            {"start": "2030-01-07T09:30:00.000Z", "hosts_available": 1}]

@@ -99,7 +99,7 @@ async def event_type_slots(
     time_zone: Annotated[TimezoneName, Query(description="IANA time zone of the dates and days")] = "UTC",
 ):
     view = await service.get_event_type(session, principal.organization_id, event_type_id, host_id=principal.host_scope)
-    availability = await service.slots(session, view, start, end, zone(time_zone), now)
+    availability = await service.slots(session, view, start, end, zone(time_zone), now, host_id=principal.host_scope)
     return SlotsOut(time_zone=time_zone, slots=slots_by_day(availability))
 
 

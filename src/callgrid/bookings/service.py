@@ -252,9 +252,20 @@ def _bookable_dates(rules: BookingRules, now: datetime) -> tuple[date, date]:
     return (now + rules.minimum_notice).date() - timedelta(days=2), (now + rules.booking_window).date() + timedelta(days=2)
 
 
+def narrowed(view: EventTypeView, host_id: UUID | None) -> EventTypeView:
+    """`view` with `host_id` as its only host (a host's key offers and books its own calendar);
+    None: as it is."""
+    if host_id is None:
+        return view
+    return replace(view, hosts=[(host, priority) for host, priority in view.hosts if host.id == host_id])
+
+
 async def slots(
-    session: AsyncSession, view: EventTypeView, first_day: date, last_day: date, time_zone: ZoneInfo, now: datetime
+    session: AsyncSession, view: EventTypeView, first_day: date, last_day: date, time_zone: ZoneInfo, now: datetime,
+    *, host_id: UUID | None = None,
 ) -> Availability:
+    """The slots of `first_day`..`last_day`; with `host_id`, that host's alone."""
+    view = narrowed(view, host_id)
     rules = rules_of(view.event_type)
     hosts = [host for host, _ in view.hosts]
     try:
@@ -374,8 +385,7 @@ async def _ranked_free_hosts(
 ) -> list[Host]:
     """The hosts free at `start`, best first (`prefer` first when free); raises when `start` is
     not offered at all. `only`: that host alone is a candidate (a host's key books for itself)."""
-    if only is not None:
-        view = replace(view, hosts=[(host, priority) for host, priority in view.hosts if host.id == only])
+    view = narrowed(view, only)
     rules = rules_of(view.event_type)
     hosts = [host for host, _ in view.hosts]
     if not hosts:
