@@ -19,6 +19,19 @@ CREATES_ANSWERING_200 = {
     ("POST", "/v1/rooms/{room_id}/members"),
     ("POST", "/v1/rooms/{room_id}/join-tokens"),
     ("POST", "/v1/rooms/{room_id}/replay-tokens"),
+    ("POST", "/api/v1/appointments/{id}/add-participants/"),  # adds participants (a retry would find them taken)
+}
+# Authenticated POSTs that create nothing, each with why: they alone may leave the header out.
+NOT_CREATES = {
+    ("POST", "/api/v1/external/workshops/video-calls/check-availability"): "a question, changes nothing",
+    ("POST", "/api/v1/appointments/{id}/end/"): "ends it; again is a 409 that says it ended",
+    ("POST", "/api/v1/appointments/{id}/remove-participants/"): "removes; again names what is gone",
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "replaces the secret",
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): "sends a ping event",
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{event_id}/retry"): "schedules a delivery again",
+    ("POST", "/v1/rooms/{room_id}/terminate"): "ends the room; again changes nothing",
+    ("POST", "/v1/rooms/{room_id}/webhook/rotate-secret"): "replaces the secret",
+    ("POST", "/v1/eventCalls/{id}/cancel"): "cancels; again is a 409 that says it is cancelled",
 }
 
 
@@ -50,6 +63,18 @@ def test_every_create_declares_idempotency_key(app):
     assert public == PUBLIC_CREATES, "a public create: decide whether it takes the header, and say so in docs/idempotency.md"
     assert CREATES_ANSWERING_200 <= creates
     assert len(creates) >= 16
+
+
+def test_every_other_authenticated_post_is_listed_as_creating_nothing(app):
+    """A POST with an API key either takes the header or is in NOT_CREATES with its reason: a new
+    operation has to choose."""
+    document = app.openapi()
+    without = {
+        ("POST", path)
+        for path, methods in document["paths"].items()
+        if (operation := methods.get("post")) is not None and operation.get("security") and not _declares_the_header(operation)
+    }
+    assert without == set(NOT_CREATES)
 
 
 def test_the_header_is_documented_once_with_its_limits(app):

@@ -178,6 +178,7 @@ async def test_other_creates_take_the_key(app, tenant):
     room = (await tenant.client.post(ROOMS, json={"name": "Private", "type": "private"})).json()["room"]
     product = (await tenant.client.post("/api/v1/products", json={"title": "Kiwi", "price": 1})).json()
     contact = (await tenant.client.post("/api/v1/contacts", json={"email": "dee@example.com"})).json()
+    appointment = (await tenant.client.post(APPOINTMENTS, json=APPOINTMENT)).json()
     requests = [
         ("/api/v1/hosts", {"name": "Bea", "email": "bea@example.com"}),
         ("/api/v1/contacts", {"email": "cy@example.com"}),
@@ -191,6 +192,7 @@ async def test_other_creates_take_the_key(app, tenant):
         (f"{ROOMS}/{room['id']}/members", {"members": [{"user_id": "bob"}]}),
         (f"{ROOMS}/{room['id']}/join-tokens", {"user_id": "bob"}),
         (f"{ROOMS}/{room['id']}/replay-tokens", {"user_id": "bob"}),
+        (f"{APPOINTMENTS}{appointment['id']}/add-participants/", [{"role": "participant", "unique_id": "ed@example.com"}]),
     ]
     for path, body in requests:
         key = new_key()

@@ -194,7 +194,10 @@ async def update_participant(
     return render.participant(participant, call, links)
 
 
-@router.post("/{id}/add-participants/", response_model=AppointmentOut, summary="Add participants to an appointment")
+@router.post(
+    "/{id}/add-participants/", response_model=AppointmentOut, summary="Add participants to an appointment",
+    dependencies=[Idempotent],
+)
 async def add_participants(
     id: AppointmentId,
     body: Annotated[ParticipantsToAdd, Body()],
