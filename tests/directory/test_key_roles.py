@@ -137,3 +137,17 @@ async def test_migration_makes_the_owners_keys_admin_and_gives_rooms_and_appoint
     # A video call's room and its breakout are its host's; a room of the API or of an appointment, the owner's.
     assert rooms == {api_room.hex: owner.hex, call_room.hex: other.hex, appointment_room.hex: owner.hex, breakout.hex: other.hex}
     assert calls == {call_room.hex: None, appointment_room.hex: owner.hex}
+
+
+async def test_a_host_key_changes_its_own_record_but_not_whether_it_is_deactivated(app, tenant):
+    host = (await tenant.client.post("/api/v1/hosts", json={"name": "Bea", "email": "bea@example.com"})).json()
+    async with await add_key(app, tenant, host["id"]) as bea:
+        changed = await bea.patch(f"/api/v1/hosts/{host['id']}", json={"name": "Beatrice", "timezone": "Europe/Paris"})
+        assert changed.status_code == 200 and changed.json()["name"] == "Beatrice", changed.text
+        refused = await bea.patch(f"/api/v1/hosts/{host['id']}", json={"name": "B", "is_deactivated": False})
+        assert_needs_admin(refused)
+        assert refused.json()["detail"].startswith("is_deactivated: ")
+    after = (await tenant.client.get(f"/api/v1/hosts/{host['id']}")).json()
+    assert after["name"] == "Beatrice"  # the refused change changed nothing
+    admin = await tenant.client.patch(f"/api/v1/hosts/{host['id']}", json={"is_deactivated": True})
+    assert admin.status_code == 200 and admin.json()["is_deactivated"] is True, admin.text

@@ -50,6 +50,8 @@ async def get_host(host_id: UUID, principal: CurrentPrincipal, session: ReadSess
 @router.patch("/hosts/{host_id}", response_model=HostRead, responses=FORBIDDEN_RESPONSE)
 async def update_host(host_id: UUID, body: HostUpdate, principal: CurrentPrincipal, session: WriteSession):
     _own_host_or_admin(principal, host_id)
+    if "is_deactivated" in body.model_fields_set:
+        needs_admin(principal, field="is_deactivated")  # the organization's decision, not the host's
     return await service.update_host(session, principal.organization_id, host_id, body)
 
 

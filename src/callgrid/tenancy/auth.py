@@ -127,12 +127,13 @@ authenticated = Depends(_authenticate)
 CurrentPrincipal = Annotated[Principal, authenticated]
 
 
-def needs_admin(principal: Principal) -> None:
-    """403 for a host key: the operation is the organization's (docs/roles.md)."""
+def needs_admin(principal: Principal, *, field: str | None = None) -> None:
+    """403 for a host key: the operation (or the `field` of its body) is the organization's
+    (docs/roles.md)."""
     if not principal.is_admin:
         raise Forbidden(
             f"this needs an API key with the role admin (this key's role is {principal.role.value})",
-            extra={"required_role": KeyRole.ADMIN.value},
+            field=field, extra={"required_role": KeyRole.ADMIN.value},
         )
 
 
