@@ -192,3 +192,33 @@ async def test_a_429_is_what_the_openapi_document_says(limited):
             body = refused.json()
             assert set(schema["required"]) <= body.keys(), (url, body)
             assert body.get("status", body.get("code")) == 429
+
+
+async def test_invented_keys_spend_their_addresss_budget_and_are_then_refused(limited):
+    """Every invented key has a fresh `api` budget, so a guesser never runs out of those: each
+    401 spends the address's `public` budget, and once it is spent the address's requests with
+    keys not seen working are refused. A key that works goes on working from there, and
+    another address guesses on its own budget."""
+    app = await limited(public="3/minute")
+    acme = await make_tenant(app, "Acme")
+
+    def guesser(address: str, key: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url=BASE_URL,
+                                 headers={"Authorization": f"Bearer cg_guess_{key}"})
+
+    async with acme.client:
+        assert (await acme.client.get("/api/v1/hosts")).status_code == 200  # acme's key is seen working
+        answers = []
+        for n in range(6):
+            async with guesser("192.0.2.10", str(n)) as guess:
+                answers.append(await guess.get("/api/v1/hosts"))
+        # 3 in the budget, a 4th spends past it (counted after its answer), then refusals.
+        assert [a.status_code for a in answers] == [401, 401, 401, 401, 429, 429]
+        body = assert_refused(answers[-1], limit=3, window=60, words="refused API keys per minute for this address")
+        assert body["status"] == 429
+        # The same address with a key that works: served.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("192.0.2.10", 40000)),
+                                     base_url=BASE_URL, headers={"Authorization": f"Bearer {acme.key}"}) as office:
+            assert (await office.get("/api/v1/hosts")).status_code == 200
+        async with guesser("192.0.2.11", "x") as elsewhere:
+            assert (await elsewhere.get("/api/v1/hosts")).status_code == 401

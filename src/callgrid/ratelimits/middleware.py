@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callgrid.errors import ErrorRenderers
-from callgrid.ratelimits.budgets import BUDGETS, Budget, make_budget, spender
+from callgrid.ratelimits.budgets import BUDGETS, Budget, client_address, make_budget, spender
+from callgrid.ratelimits.guessing import Guessing
 from callgrid.ratelimits.counters import MemoryCounters, RedisCounters
 
 log = logging.getLogger("callgrid.ratelimits")
@@ -26,6 +27,8 @@ log = logging.getLogger("callgrid.ratelimits")
 WHOSE = {"api": "API key", "tokens": "API key", "public": "address", "bookings": "address", "joins": "address"}
 WHAT = {"api": "requests", "tokens": "token creations", "public": "requests", "bookings": "bookings", "joins": "joins"}
 UNITS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+# Budgets spent by an API key (the others by an address).
+KEY_BUDGETS = frozenset({"api", "tokens"})
 # After Redis failed, requests pass uncounted this long before it is tried again.
 PAUSE_AFTER_FAILURE = 1.0
 
@@ -109,25 +112,45 @@ class RateLimits:
         self.app = app
         self.limiter = limiter
         self.renderers = renderers
+        self.guessing = Guessing()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or (spent := spender(scope)) is None:
             return await self.app(scope, receive, send)
-        found = await self.limiter.spend(*spent)
-        if found is None:
-            return await self.app(scope, receive, send)
-        if not found.allowed:
+        budget, whose = spent
+        by_key = budget in KEY_BUDGETS
+        if by_key and (guessed := self.guessing.refusal(client_address(scope), whose)) is not None:
+            return await self._refuse(scope, receive, send, Verdict(False, *guessed))
+        found = await self.limiter.spend(budget, whose)
+        if found is not None and not found.allowed:
             return await self._refuse(scope, receive, send, found)
-        if scope["type"] == "websocket":
+        if scope["type"] == "websocket" or (found is None and not by_key):
             return await self.app(scope, receive, send)
-        headers = found.headers
+        headers = found.headers if found is not None else []
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
+                status = message["status"]
+                if headers:
+                    message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if by_key:
+            await self._judge_key(scope, whose, status)
+
+    async def _judge_key(self, scope: Scope, key: str, status: int) -> None:
+        """A refused key spends its address's `public` budget (`guessing`)."""
+        if status != 401:
+            self.guessing.accepted(key)
+            return
+        address = client_address(scope)
+        found = await self.limiter.spend("public", address)
+        if found is not None and not found.allowed:
+            seconds = int(dict(found.headers)[b"retry-after"])
+            self.guessing.refuse(address, seconds, found.headers, found.detail.replace("requests per", "refused API keys per", 1))
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, found: Verdict) -> None:
         render = self.renderers.for_path(scope.get("path", ""))
