@@ -31,9 +31,15 @@ async def migrate(url: str) -> None:
         await engine.dispose()
 
 
+# Kept between tests, as the migrations are: the installation's generated secret. Apps kept
+# across tests loaded their keys from it once (tokens, encryption at rest); a `callgrid`
+# process started later on the same database must find the same one, not make another.
+KEPT_TABLES = frozenset({"server_secrets"})
+
+
 def _tables() -> list[str]:
-    """Every table of the models, children before their parents."""
-    return [table.name for table in reversed(Base.metadata.sorted_tables)]
+    """Every table of the models but the kept ones, children before their parents."""
+    return [table.name for table in reversed(Base.metadata.sorted_tables) if table.name not in KEPT_TABLES]
 
 
 class _Cleaner:

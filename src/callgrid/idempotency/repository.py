@@ -23,7 +23,7 @@ _FIND = select(
     _keys.c.headers, _keys.c.created_at,
 ).where(_keys.c.api_key_id == bindparam("api_key_id"), _keys.c.key == bindparam("key"))
 _DELETE_EXPIRED = delete(_keys).where(
-    _keys.c.api_key_id == bindparam("api_key_id"), _keys.c.key == bindparam("key"), _keys.c.created_at < bindparam("cutoff")
+    _keys.c.api_key_id == bindparam("api_key_id"), _keys.c.key == bindparam("key"), _keys.c.created_at <= bindparam("cutoff")
 )
 _INSERT = insert(_keys)
 PURGE_BATCH = 1000
