@@ -35,6 +35,17 @@ async def migrate(url: str) -> None:
 # across tests loaded their keys from it once (tokens, encryption at rest); a `callgrid`
 # process started later on the same database must find the same one, not make another.
 KEPT_TABLES = frozenset({"server_secrets"})
+# A test that leaves a transaction open (a request cancelled mid-way, a session not closed)
+# holds row locks the next test's cleaning waits for: it fails naming who holds them.
+LOCK_TIMEOUT = 30
+
+
+async def _holders(connection) -> list[dict]:
+    rows = await connection.fetch(
+        "SELECT pid, application_name, state, now() - xact_start AS in_transaction_for, left(query, 300) AS last_query "
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+    )
+    return [dict(row) for row in rows]
 
 
 def _tables() -> list[str]:
@@ -85,7 +96,11 @@ class _Cleaner:
         if connection is None or connection.is_closed():
             connection = self._postgres[url] = await asyncpg.connect(plain_dsn(url))
         # One round trip: the simple query protocol runs the statements as one transaction.
-        await connection.execute("; ".join(f'DELETE FROM "{table}"' for table in _tables()))
+        statements = [f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}s'"] + [f'DELETE FROM "{table}"' for table in _tables()]
+        try:
+            await connection.execute("; ".join(statements))
+        except asyncpg.LockNotAvailableError:
+            raise AssertionError(f"cleaning waited {LOCK_TIMEOUT} s for locks held by: {await _holders(connection)}") from None
 
     def _run(self, coroutine: Coroutine) -> None:
         if self._loop is None:
@@ -106,8 +121,12 @@ _cleaner = _Cleaner()
 
 
 async def clean(url: str) -> None:
-    """Empty every table of the database at `url` (migrations stay)."""
-    _cleaner.clean(url)
+    """Empty every table of the database at `url` (migrations stay).
+
+    On a thread, with the event loop running meanwhile: an app kept across tests may have a
+    transaction of a background task (a room's timeline flush, a purge) open on this loop, and
+    blocking the loop while the DELETEs wait for its locks would wait forever."""
+    await asyncio.to_thread(_cleaner.clean, url)
 
 
 def clean_sync(url: str) -> None:
