@@ -35,7 +35,8 @@ async def list_keys(params: PageQuery, principal: AdminPrincipal, session: ReadS
     responses={404: {"description": "No host with that `host_id` (or a deleted one)"}}, dependencies=[Idempotent],
 )
 async def create_key(body: ApiKeyCreate, principal: AdminPrincipal, session: WriteSession):
-    """The answer holds the key: the only time it is shown (it is stored as a SHA-256 hash)."""
+    """The answer holds the key, shown only then (it is stored as a SHA-256 hash), and to a
+    retry with the same `Idempotency-Key` within 24 hours (that answer is stored encrypted)."""
     row, key = await onboarding.add_api_key(
         session, principal.organization_id, body.host_id, name=body.name, role=body.role
     )

@@ -87,6 +87,21 @@ async def test_the_same_key_with_another_body_is_a_409(app, tenant):
     assert await endpoints(app) == 0
 
 
+@pytest.mark.parametrize("header, value", [("X-Timezone-Offset", "-330"), ("X-Whitelabel-Host", "calls.acme.example")])
+async def test_a_header_that_changes_the_answer_is_part_of_the_request(app, tenant, header, value):
+    """The same body with another X-Timezone-Offset (times) or X-Whitelabel-Host (links) would
+    be answered differently: it is another request, a 409, not the first answer."""
+    mango = await make_mango(tenant)
+    key, body = new_key(), call_body(mango, 10)
+    first = await tenant.client.post(CALLS, json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    other = await tenant.client.post(CALLS, json=body, headers={"Idempotency-Key": key, header: value})
+    assert other.status_code == 409 and "different request" in other.text, other.text
+    again = await tenant.client.post(CALLS, json=body, headers={"Idempotency-Key": key})
+    assert (again.status_code, again.content) == (201, first.content)
+    assert await calls(app) == 1
+
+
 async def test_keys_are_the_api_keys_own(app, tenant):
     second = await add_key(app, tenant, role="admin")
     key = new_key()

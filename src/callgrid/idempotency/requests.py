@@ -103,9 +103,16 @@ class _Turns:
 _turns = _Turns()
 
 
+# Request headers that change what a create answers (the video-calls API's links and times).
+FINGERPRINTED_HEADERS = ("x-whitelabel-host", "x-timezone-offset")
+
+
 def fingerprint(request: Request, body: bytes) -> str:
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.scope["path"].encode(), request.scope.get("query_string", b"")):
+    headers = request.headers
+    parts = [request.method.encode(), request.scope["path"].encode(), request.scope.get("query_string", b"")]
+    parts += [headers.get(name, "").encode() for name in FINGERPRINTED_HEADERS]
+    for part in parts:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     digest.update(body)
