@@ -11,8 +11,8 @@ from callgrid.config import Settings
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import upgrade
 from tests.directory.conftest import assert_problem
-from tests.support.databases import sqlite_url
-from tests.support.postgres import POSTGRES_URL, new_database
+from tests.support.databases import empty_database
+from tests.support.postgres import POSTGRES_URL
 from tests.support.tenants import add_key, client
 
 KEYS = "/api/v1/api-keys"
@@ -77,13 +77,7 @@ def _raw(conn, value):
 @pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))
 async def before_roles(request, tmp_path):
     """A database migrated up to the revision before the roles, and its engine."""
-    if request.param == "sqlite":
-        engine = create_engine(Settings(database_url=sqlite_url(tmp_path / "before.db")))
-        await upgrade(engine, "20261127_unique_names")
-        yield engine
-        await engine.dispose()
-        return
-    async with new_database("callgrid_roles") as url:
+    async with empty_database(request.param, tmp_path, "callgrid_roles") as url:
         engine = create_engine(Settings(database_url=url))
         await upgrade(engine, "20261127_unique_names")
         try:

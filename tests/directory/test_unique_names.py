@@ -4,7 +4,6 @@ the same 409), and what the migration does with the duplicates there were before
 
 import asyncio
 from datetime import UTC, datetime
-from contextlib import asynccontextmanager
 from uuid import uuid4
 
 import pytest
@@ -14,8 +13,8 @@ from callgrid.config import Settings
 from callgrid.db.engine import create_engine
 from callgrid.db.migrate import upgrade
 from tests.directory.conftest import assert_page, assert_problem
-from tests.support.databases import sqlite_url
-from tests.support.postgres import POSTGRES_URL, new_database
+from tests.support.databases import empty_database
+from tests.support.postgres import POSTGRES_URL
 
 DOMAINS = "/api/v1/whitelabel-domains"
 HOSTS = "/api/v1/hosts"
@@ -133,19 +132,10 @@ async def _insert_host(session, organization, email: str, number: int) -> None:
     ), {"id": _id(session, uuid4()), "org": _id(session, organization), "e": email, "n": number, "t": datetime(2030, 1, 1, tzinfo=UTC)})
 
 
-@asynccontextmanager
-async def _database(kind: str, tmp_path):
-    if kind == "sqlite":
-        yield sqlite_url(tmp_path / "before.db")
-    else:
-        async with new_database("callgrid_unique") as url:
-            yield url
-
-
 @pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))
 async def before_unique_names(request, tmp_path):
     """A database migrated up to the revision before this one, and its engine."""
-    async with _database(request.param, tmp_path) as url:
+    async with empty_database(request.param, tmp_path, "callgrid_unique") as url:
         engine = create_engine(Settings(database_url=url))
         await upgrade(engine, "20261127_idempotency")
         try:

@@ -4,7 +4,8 @@ set; migrating one, and emptying one between tests."""
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +15,7 @@ from callgrid.config import Settings
 from callgrid.db.engine import create_engine, is_sqlite
 from callgrid.db.migrate import upgrade
 from callgrid.migrations.models import Base
-from tests.support.postgres import POSTGRES_URL, plain_dsn
+from tests.support.postgres import POSTGRES_URL, new_database, plain_dsn
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -118,6 +119,17 @@ class _Cleaner:
 
 
 _cleaner = _Cleaner()
+
+
+@asynccontextmanager
+async def empty_database(backend: str, tmp_path: Path, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database of `backend` for the block (a SQLite file under `tmp_path`, or a
+    PostgreSQL database named from `prefix`, dropped after it); its URL."""
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path / f"{prefix}.db")
+        return
+    async with new_database(prefix) as url:
+        yield url
 
 
 async def clean(url: str) -> None:

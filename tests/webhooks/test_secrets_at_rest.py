@@ -24,8 +24,7 @@ from callgrid.db.migrate import alembic_config, upgrade
 from callgrid.migrations.models import Base
 from callgrid.webhooks.sender import Job, send
 from tests.rooms.conftest import create_room
-from tests.support.databases import clean, sqlite_url
-from tests.support.postgres import new_database
+from tests.support.databases import clean, empty_database
 from tests.support.servers import CALLGRID
 from tests.support.tenants import client, make_tenant
 from tests.webhooks.conftest import create_endpoint, subprocess_env
@@ -157,19 +156,10 @@ async def test_plaintext_from_before_encryption_is_read_and_encrypted_by_migrate
     assert record["verified"] and record["headers"]["x-api-key"] == "legacy-value-c0ffee"
 
 
-@asynccontextmanager
-async def fresh_database(backend: str, tmp_path):
-    if backend == "sqlite":
-        yield sqlite_url(tmp_path / "fresh.db")
-    else:
-        async with new_database("callgrid_secrets") as url:
-            yield url
-
-
 async def test_the_migration_widens_the_secret_and_keeps_every_endpoint_with_its_deliveries(backend, tmp_path):
     """On SQLite the column is replaced in place: no copy of the table, whose drop would cascade
     to the deliveries; the CLI then encrypts the old plaintext, and going back is refused."""
-    async with fresh_database(backend, tmp_path) as url:
+    async with empty_database(backend, tmp_path, "callgrid_secrets") as url:
         settings = Settings(database_url=url)
         engine = create_engine(settings)
         try:
