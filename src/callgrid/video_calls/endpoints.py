@@ -2,7 +2,6 @@
 video-calls service out. Translation only."""
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -14,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callgrid.calls import scheduling
 from callgrid.calls.conflicts import OverlapConflict
 from callgrid.calls.scores import ScoreBoard
-from callgrid.db.session import ReadSession, RequestSessions, WriteSession, read_session
+from callgrid.db.session import ReadSession, SessionsRoute, WriteSession, read_session, request_sessions
 from callgrid.errors import BadRequest, Conflict
 from callgrid.idempotency.requests import IdempotencyKeyHeader, IdempotentRoute, begin
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import optional_id, parse_id
 from callgrid.scheduling import Schedule, ScheduleError, parse_weekday
 from callgrid.tenancy import repository as tenancy
-from callgrid.tenancy.auth import CurrentPrincipal, Principal
+from callgrid.tenancy.auth import DECLARES_BEARER, CurrentPrincipal, Principal, authenticate
 from callgrid.tenancy.schemas import HOSTNAME
 from callgrid.validation import zone
 from callgrid.video_calls import service
@@ -42,7 +41,14 @@ from callgrid.video_calls.schemas import (
 )
 
 PREFIX = "/api/v1/external/workshops/video-calls"
-router = APIRouter(prefix=PREFIX, tags=["video calls"], route_class=IdempotentRoute)
+
+
+class _Route(SessionsRoute, IdempotentRoute):
+    """Its handler inside the request's sessions (`SessionsRoute`), the idempotent answer
+    stored inside them (`IdempotentRoute`)."""
+
+
+router = APIRouter(prefix=PREFIX, tags=["video calls"], route_class=_Route)
 
 
 _HOSTNAME = re.compile(HOSTNAME)
@@ -97,24 +103,25 @@ class _Creating:
 
 async def _creating(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Annotated[Principal, Depends(authenticate)],  # declared by the route (DECLARES_BEARER)
     x_whitelabel_host: WhitelabelHost = None,
     x_timezone_offset: TimezoneOffset = 0,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> AsyncIterator[_Creating]:
-    """What a create takes, as one dependency: `CurrentPrincipal`, `ReadSession`,
-    `WriteSession` and `Rendering`, the same values and headers, the sessions ended as their
-    dependencies end them. FastAPI's cost is per dependency (a solve of each, and of what each
-    depends on again, cached or not): the five took about a fifth of a create's CPU.
-    With an `Idempotency-Key`, the key is claimed as the write session's first statement."""
+) -> _Creating:
+    """What a create takes, as one dependency: the principal, the request's read and write
+    sessions (opened by the route, `SessionsRoute`) and the renderer, from the same headers
+    as `CurrentPrincipal`, `ReadSession`, `WriteSession` and `Rendering`. FastAPI's cost is
+    per dependency (a solve of each, and of what each depends on again, cached or not): the
+    five took about a fifth of a create's CPU. With an `Idempotency-Key`, the key is claimed
+    as the write session's first statement."""
     renderer = await _renderer(request, principal, x_whitelabel_host, x_timezone_offset)
-    async with RequestSessions(request.app.state.database) as sessions:
-        if idempotency_key is not None:
-            await begin(request, principal, sessions.write, idempotency_key)
-        yield _Creating(principal, sessions.read, sessions.write, renderer)
+    sessions = request_sessions(request)
+    if idempotency_key is not None:
+        await begin(request, principal, sessions.write, idempotency_key)
+    return _Creating(principal, sessions.read, sessions.write, renderer)
 
 
-Creating = Annotated[_Creating, Depends(_creating, scope="function")]
+Creating = Annotated[_Creating, Depends(_creating)]
 
 
 def _schedule(body: ScheduleFields) -> Schedule:
@@ -145,6 +152,7 @@ def _overlap_as_409(exc: OverlapConflict) -> Conflict:
     status_code=201,
     summary="Create a one-time or recurring video call",
     responses={201: {"model": VideoCallCreated}, 409: {"model": VideoCallConflict}},
+    openapi_extra=DECLARES_BEARER,
 )
 async def create_video_call(body: VideoCallCreate, context: Creating) -> JSONResponse:
     try:
