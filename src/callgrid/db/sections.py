@@ -6,12 +6,14 @@ rows (a list of tuples; empty for writes); what it returns is the section's resu
 it raises aborts the transaction. It holds only the decision (conflict check, inserts,
 outbox rows): everything else is done before it.
 
-- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one call
-  on the driver's thread. aiosqlite runs every statement on a thread of its own, and
-  SQLAlchemy's adapter makes three or four hops to that thread per statement; each hop waits
-  for the busy event loop (and the GIL) while the database's single write lock is held. One
-  hop per transaction keeps the lock's hold time, and so the write throughput, what SQLite
-  itself takes.
+- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one go on
+  a connection of its own in the event loop's thread, when the write lock is free at once;
+  else (another connection writes) in one call on the driver's thread, where writers wait
+  for their turn. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
+  adapter makes three or four hops to that thread per statement; each hop waits for the busy
+  event loop (and the GIL) while the database's single write lock is held. With no hop, the
+  lock is held for what SQLite itself takes (tens of microseconds), and the write throughput
+  is no longer the event loop's latency.
 - PostgreSQL (asyncpg, no threads): a transaction on asyncpg's own connection, each statement
   one round trip, without the session and engine layers around each.
 - When the request's write session has already begun, the section runs inside its
@@ -72,6 +74,14 @@ async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
     """`section` as a transaction of its own on `engine` (on SQLite, the write engine: its
     one connection is where writers wait for their turn), committed when it returns."""
     if engine.dialect.name == "sqlite":
+        writer = _loop_connection(_LOOP_WRITERS, engine)
+        if writer is not None:
+            try:
+                writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                pass  # another connection writes now: wait for a turn on the driver's thread
+            else:
+                return _run_begun(writer, engine.dialect, section)
         return await _run_on_driver_thread(engine, section)
     return await _run_on_asyncpg(engine, section)
 
@@ -112,25 +122,42 @@ async def read_engine_rows(engine: AsyncEngine, statement: Executable, parameter
 _LOOP_READERS: "weakref.WeakKeyDictionary[Any, sqlite3.Connection | None]" = weakref.WeakKeyDictionary()
 
 
+# SQLite: and one connection per write engine for `run_transaction`, in the event loop's
+# thread too. A section is a few statements of microseconds each; on the driver's thread its
+# transaction spanned the trips there and back, each waiting for the busy event loop and the
+# GIL, with the write lock held all along: the lock's hold time, and so the write throughput,
+# was the event loop's latency, not SQLite's. Here `BEGIN IMMEDIATE` does not wait (timeout
+# 0): when another connection writes (this process's driver connection, another process), the
+# section waits for its turn on the driver's thread as before.
+_LOOP_WRITERS: "weakref.WeakKeyDictionary[Any, sqlite3.Connection | None]" = weakref.WeakKeyDictionary()
+
+
 def _loop_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
+    return _loop_connection(_LOOP_READERS, engine)
+
+
+def _loop_connection(connections: weakref.WeakKeyDictionary, engine: AsyncEngine) -> sqlite3.Connection | None:
     sync_engine = engine.sync_engine
     try:
-        return _LOOP_READERS[sync_engine]
+        return connections[sync_engine]
     except KeyError:
         pass
-    reader = None
+    connection = None
     database = engine.url.database or ""
     if database and database != ":memory:" and "mode=memory" not in database:
         args, kwargs = engine.dialect.create_connect_args(engine.url)
-        reader = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "check_same_thread": False, "timeout": 0})
+        connection = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "check_same_thread": False, "timeout": 0})
+        # As the engine's own connections (db.engine): foreign keys are per connection.
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA synchronous=NORMAL")
 
         @event.listens_for(sync_engine, "engine_disposed")
         def _close(_engine) -> None:
-            _LOOP_READERS.pop(sync_engine, None)
-            reader.close()
+            connections.pop(sync_engine, None)
+            connection.close()
 
-    _LOOP_READERS[sync_engine] = reader
-    return reader
+    connections[sync_engine] = connection
+    return connection
 
 
 def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -272,6 +299,11 @@ def _together_sql(shape: tuple[tuple["_Compiled", int], ...]) -> str:
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
     connection.execute("BEGIN IMMEDIATE")
+    return _run_begun(connection, dialect, section)
+
+
+def _run_begun(connection, dialect: Dialect, section: Section[T]) -> T:
+    """`section` in the transaction `connection` has begun, committed (or rolled back when it raises)."""
     try:
         rows: list[tuple] | None = None
         while True:
