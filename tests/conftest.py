@@ -33,6 +33,29 @@ from tests.support.postgres import POSTGRES_URL, create_database, drop_database,
 from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Tenant: for the tests)
 from tests.support.time import MovableClock
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (pyproject.toml) as pytest-xdist means it: a test marked with
+    `xdist_group(name)` gets `@name` after its id, which is how xdist sends a group to one
+    process, and the groups first. xdist 3.8 sets the id on `item._nodeid`, which pytest 9 no
+    longer reads (it keeps `item._id`): the marks did nothing, and a module's server or browser
+    (module-scoped fixtures) was started in both processes. Done here when xdist did not."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        suffix = f"@{'_'.join(names)}"
+        if not names or item.nodeid.endswith(suffix):
+            continue
+        if hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(item.nodeid + suffix)
+        else:
+            item._nodeid = item.nodeid + suffix
+
+
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):
     """One migrated database per backend for the whole run."""

@@ -53,7 +53,7 @@ from tests.support.postgres import new_database_sync
 from tests.support.problems import assert_problem
 from tests.support.servers import Served
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("booking_races")]
+pytestmark = pytest.mark.slow
 
 EVENT_CALLS = "/v1/eventCalls"
 VIDEO_CALLS = "/api/v1/external/workshops/video-calls"
@@ -63,7 +63,8 @@ ALL_WEEK = {
 }
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+# Each backend's tests in one test process (they share its server), the two backends in parallel.
+@pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"booking-races-{b}")) for b in BACKENDS])
 def served(request, tmp_path_factory):
     """One `callgrid serve --workers 2` per backend, on a database nobody has touched."""
     if request.param == "sqlite":

@@ -1,15 +1,34 @@
 """`callgrid keys create`: a key for another host of the organization acts as that host."""
 
 import subprocess
+from contextlib import ExitStack
 from datetime import date, timedelta
 
 import pytest
 
+from tests.e2e.conftest import start_server
+from tests.support.databases import BACKENDS, sqlite_url
+from tests.support.postgres import new_database_sync
 from tests.support.servers import CALLGRID
 
 API = "/api/v1/external/workshops/video-calls"
 
 pytestmark = pytest.mark.slow  # a real server process and the CLI
+
+
+# Each backend's tests in one test process (xdist_group), which starts its server once.
+@pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"cli-keys-{b}")) for b in BACKENDS])
+def server(request, tmp_path_factory):
+    """One server per backend for the module: each test makes an organization of its own with
+    the CLI and looks only at that organization's keys and calls."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = sqlite_url(tmp_path_factory.mktemp("cli-keys") / "callgrid.db")
+        else:
+            url = stack.enter_context(new_database_sync("callgrid_cli_keys"))
+        running = start_server(url)
+        stack.callback(running.stop)
+        yield running
 
 
 async def test_key_created_for_a_host_acts_as_that_host(server):

@@ -20,6 +20,15 @@ from tests.support.postgres import POSTGRES_URL, new_database, plain_dsn
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
+def one_each(*values):
+    """`(backend, value)` for each of `values` once, the backends taken in turn: for a parameter
+    a test varies that is not about the database (a log format, a number of worker processes),
+    so that each value is run once and each backend at least once (with PostgreSQL unset, all
+    on SQLite), rather than every value on every backend. Use with
+    `@pytest.mark.parametrize(("backend", name), one_each(...))`."""
+    return [(BACKENDS[i % len(BACKENDS)], value) for i, value in enumerate(values)]
+
+
 def sqlite_url(path: Path | str) -> str:
     return f"sqlite+aiosqlite:///{path}"
 

@@ -1,7 +1,7 @@
 """Browser tests of the pages: Playwright (Python) driving Debian's chromium (never a
 downloaded browser) with fake camera and microphone, against real `callgrid serve` processes.
 
-One browser per module; a test opens a context per participant (each its own fake devices)
+One browser per test process; a test opens a context per participant (each its own fake devices)
 and leaves a screenshot of every page it opened in tests/artifacts/ (kept on failure too).
 """
 
@@ -25,7 +25,10 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-@pytest.fixture(scope="module")
+# One browser per test process, not per module: launching chromium (and Playwright's driver)
+# costs a second or two each time; every test opens contexts of its own in it, which share
+# nothing (cookies, storage, devices) with another's.
+@pytest.fixture(scope="session")
 async def browser():
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -19,7 +19,9 @@ import pytest
 from tests.support.servers import Served, callgrid_env
 from tests.web.conftest import ARTIFACTS
 
-pytestmark = pytest.mark.slow  # a server process, a browser
+# slow: a server process, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-booking-pages")]
 
 VISITOR_ZONE = "Asia/Kolkata"
 KOLKATA = ZoneInfo(VISITOR_ZONE)

@@ -9,7 +9,9 @@ import pytest
 
 from tests.support.servers import Served, callgrid_env
 
-pytestmark = pytest.mark.slow  # a server process, a browser
+# slow: a server process, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-docs-page")]
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,9 @@ from tests.support.servers import Served
 from tests.web.conftest import Pages
 from tests.web.test_room_page import create_room, enter, join_url, see_each_other, server_env
 
-pytestmark = pytest.mark.slow  # a server process, a browser
+# slow: a server process, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-recording")]
 
 MEETING_SECONDS = 6.0
 MESSAGE = "hello from Alice"

@@ -16,7 +16,9 @@ from tests.rooms.conftest import Peer, live_url
 from tests.support.servers import Served
 from tests.web.test_room_page import server_env
 
-pytestmark = pytest.mark.slow  # a server process, a browser
+# slow: a server process, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-replay")]
 
 PIXEL = """([x, y]) => {
   const canvas = document.querySelector("#replay-canvas");

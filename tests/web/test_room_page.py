@@ -19,7 +19,9 @@ from tests.support.postgres import POSTGRES_URL, new_database
 from tests.support.servers import Served, callgrid_env
 from tests.webhooks.conftest import Receiver
 
-pytestmark = pytest.mark.slow  # server and receiver processes, a browser
+# slow: server and receiver processes, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-room-page")]
 
 REDIS_URL = os.environ.get("CALLGRID_TEST_REDIS_URL")
 

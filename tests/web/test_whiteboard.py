@@ -12,7 +12,9 @@ import pytest
 from tests.support.servers import Served
 from tests.web.test_room_page import create_room, enter, join_url, server_env
 
-pytestmark = pytest.mark.slow  # a server process, a browser
+# slow: a server process, a browser. The module's tests share its server (module-scoped
+# fixtures): they go to one test process (xdist_group), which starts it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-whiteboard")]
 
 RED = "#e5484d"
 
