@@ -21,7 +21,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import BinaryIO
 
-import av
+# PyAV (FFmpeg) is imported where a file is written or read, not with this module: a process
+# that records nothing (a CLI call, a worker, most servers) starts without loading it.
 
 log = logging.getLogger("callgrid.recording")
 
@@ -136,6 +137,8 @@ class WebmWriter:
             self._finish()
 
     def _start(self, size: tuple[int, int], pending: list[tuple]) -> None:
+        import av
+
         self._file = self._open_file()
         container = av.open(self._file, mode="w", format="webm", container_options=dict(_MUXER_OPTIONS))
         width, height = size
@@ -148,6 +151,8 @@ class WebmWriter:
             self._write(item)
 
     def _write(self, item: tuple) -> None:
+        import av
+
         kind, ts, data, keyframe = item
         if kind == "video" and self.frames["video"] == 0 and not keyframe:
             return  # a video track starts at a keyframe
@@ -190,6 +195,8 @@ def probe_duration_ms(open_file: Callable[[], BinaryIO]) -> int | None:
     """How many milliseconds of media a file holds (the end of its last frame), reading its
     packets without decoding; a file cut short (a killed writer) is read up to where it ends.
     None when it cannot be opened at all."""
+    import av
+
     try:
         with open_file() as file:
             container = av.open(file, mode="r")

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -37,9 +37,13 @@ from callgrid.kit.timestamps import utc_millis
 from callgrid.rooms.hub import LocalSession
 from callgrid.rooms.recording.media import EXTENSION, MEDIA_TYPE, WebmWriter, probe_duration_ms
 from callgrid.rooms.recording.models import Recording, RecordingStatus
-from callgrid.rooms.recording.peer import RecorderPeer
 from callgrid.rooms.recording.storage import RecordingStorage
 from callgrid.webhooks.events import EventType, emit
+
+if TYPE_CHECKING:
+    # aiortc (and PyAV under it) is imported when a recorder connection is made, not with the
+    # app: a process that records nothing starts without loading them.
+    from callgrid.rooms.recording.peer import RecorderPeer
 
 log = logging.getLogger("callgrid.recording")
 
@@ -92,7 +96,7 @@ class _Active:
 
     id: UUID
     key: str
-    peer: RecorderPeer
+    peer: "RecorderPeer"
     started_at: datetime | None = None
     started_monotonic: float | None = None
     inserted: asyncio.Task | None = None
@@ -250,6 +254,8 @@ class Recorders:
 
         def closed() -> None:
             entry.inbox.put_nowait({"type": "closed", "active": holder["active"]})
+
+        from callgrid.rooms.recording.peer import RecorderPeer
 
         peer = RecorderPeer(
             writer_factory=lambda: WebmWriter(lambda: self.storage.open_writer(key), name=str(recording_id)[-8:]),
