@@ -145,3 +145,33 @@ async def test_the_constraint_is_the_last_line_and_its_refusal_names_the_winner(
     with pytest.raises(OverlapConflict) as caught:
         await attempt
     assert [call.id for call in caught.value.report.existing] == [winner.id]
+
+
+async def test_sqlite_a_brief_booking_waits_for_another_connections_write_lock(backend, database_url, app, tenant):
+    """A booking of a few calls runs in the event loop's thread (db.sections: brief) and never
+    waits there: while another connection (another process, a CLI) holds SQLite's write lock,
+    it waits for its turn on the driver's thread instead, then commits."""
+    if backend != "sqlite":
+        assert backend == "postgresql"  # no event-loop connection there; the host's lock is tested above
+        return
+    from tests.video_calls.conftest import BASE, body, make_mango
+
+    mango = await make_mango(tenant)
+    other = sqlite3.connect(make_url(database_url).database, isolation_level=None, timeout=5)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        attempt = asyncio.create_task(tenant.client.post(BASE, json=body(mango, title="waiting")))
+        await asyncio.sleep(0.4)
+        assert not attempt.done(), "the booking must wait for the other connection's write lock"
+        other.execute("COMMIT")
+        response = await attempt
+    finally:
+        other.close()
+    assert response.status_code == 201, response.text
+    rows = sqlite3.connect(make_url(database_url).database).execute(
+        "SELECT title FROM calls WHERE id = ?", (UUID(response.json()["_id"]).hex,)
+    ).fetchall()
+    assert rows == [("waiting",)]
+    # With the lock free, the next booking does not wait.
+    quick = await tenant.client.post(BASE, json=body(mango, title="at once", startDate="2030-01-03"))
+    assert quick.status_code == 201, quick.text

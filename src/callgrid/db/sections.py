@@ -6,10 +6,10 @@ rows (a list of tuples; empty for writes); what it returns is the section's resu
 it raises aborts the transaction. It holds only the decision (conflict check, inserts,
 outbox rows): everything else is done before it.
 
-- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one go on
-  a connection of its own in the event loop's thread, when the write lock is free at once;
-  else (another connection writes) in one call on the driver's thread, where writers wait
-  for their turn. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
+- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one call
+  on the driver's thread, where writers wait for their turn; a brief one (a booking of a few
+  calls) in one go on a connection of its own in the event loop's thread, when the write lock
+  is free at once. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
   adapter makes three or four hops to that thread per statement; each hop waits for the busy
   event loop (and the GIL) while the database's single write lock is held. With no hop, the
   lock is held for what SQLite itself takes (tens of microseconds), and the write throughput
@@ -44,14 +44,16 @@ Step = tuple[Executable, Parameters]
 Section = Generator[Step, list[tuple], T]
 
 
-async def run_section(session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None) -> T:
+async def run_section(
+    session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None, brief: bool = False
+) -> T:
     """Run `section` as the write transaction. When the session has not begun, the section is
     a transaction of its own on the driver's connection and commits itself; when it has (an
     appointment's call and its participants are one transaction), the section runs inside
     it. `after_commit` runs once the section's changes are committed: at once in the first
-    case, at the session's commit in the second."""
+    case, at the session's commit in the second. `brief`: see `run_transaction`."""
     if not session.in_transaction():
-        result = await run_transaction(session.bind, section)
+        result = await run_transaction(session.bind, section, brief=brief)
         if after_commit is not None:
             after_commit()
         return result
@@ -70,11 +72,16 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
         return stop.value
 
 
-async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
+async def run_transaction(engine: AsyncEngine, section: Section[T], *, brief: bool = False) -> T:
     """`section` as a transaction of its own on `engine` (on SQLite, the write engine: its
-    one connection is where writers wait for their turn), committed when it returns."""
+    one connection is where writers wait for their turn), committed when it returns.
+
+    `brief`: a section of a few statements and rows (a booking of a few calls), which on
+    SQLite runs in the event loop's thread when the write lock is free at once: it holds the
+    loop for as long as it runs, so a long one (a fan-out of hundreds of events) goes to the
+    driver's thread."""
     if engine.dialect.name == "sqlite":
-        writer = _loop_connection(_LOOP_WRITERS, engine)
+        writer = _loop_connection(_LOOP_WRITERS, engine) if brief else None
         if writer is not None:
             try:
                 writer.execute("BEGIN IMMEDIATE")

@@ -246,10 +246,11 @@ class LiveRooms:
         await self._write(_session_event(room_id, EventType.ROOM_SESSION_LEFT, body, now=now, meeting_ms=meeting_ms))
 
     async def _write(self, section) -> None:
-        """A short write transaction: on SQLite one call on the driver's thread (the process's one
-        write connection is held for what SQLite itself takes), elsewhere statement by statement."""
+        """A short write transaction (a participant's join or leave and its events): on SQLite
+        in the event loop's thread when the write lock is free (db.sections: brief), elsewhere
+        statement by statement."""
         async with write_session(self.database) as session:
-            await run_section(session, section, after_commit=events_committed)
+            await run_section(session, section, after_commit=events_committed, brief=True)
             await session.commit()
 
     async def clock_ended(self, room_id: UUID, clock: Clock) -> None:
