@@ -21,7 +21,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callgrid.calls.models import Call, StoredStatus
 from callgrid.db.base import UTCDateTime
+from callgrid.db.sections import advisory_lock_step
 from callgrid.errors import Conflict
 from callgrid.scheduling import Interval, Overlap, find_overlaps, maximum_overlap
 
@@ -240,14 +240,11 @@ def host_lock_key(host_id: UUID) -> int:
     return int.from_bytes(host_id.bytes[8:], "big", signed=True)
 
 
-_LOCK_HOST = text("SELECT pg_advisory_xact_lock(:key)")
-
-
 def lock_host_calendar_step(dialect_name: str, host_id: UUID) -> tuple | None:
     """The lock as a write section's step; None where the single writer already serialises."""
     if dialect_name != "postgresql":
         return None
-    return _LOCK_HOST, {"key": host_lock_key(host_id)}
+    return advisory_lock_step(host_lock_key(host_id))
 
 
 async def lock_host_calendar(session: AsyncSession, host_id: UUID | None) -> None:

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -195,33 +195,67 @@ async def _run_on_driver_thread(engine, section: Section[T]) -> T:
         return await driver._execute(_run_sqlite, driver._conn, engine.dialect, section)
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def advisory_lock_step(key: int) -> Step:
+    """PostgreSQL: a transaction-scoped advisory lock on `key`, as a section's step. As the
+    section's first step it goes with the `BEGIN`, in one round trip."""
+    return _ADVISORY_LOCK, {"key": key}
+
+
 async def _run_on_asyncpg(engine, section: Section[T]) -> T:
     """The section in a transaction of its own on asyncpg's connection: each statement one
-    round trip, without the session and engine layers around each."""
-    async with _pooled(engine) as driver:
+    round trip, without the session and engine layers around each; the `BEGIN` with a first
+    advisory lock, the section's plain inserts together (`_insert_together`)."""
+    pooled = await engine.raw_connection()
+    driver = pooled.driver_connection
+    try:
         try:
-            async with driver.transaction():
-                rows: list[tuple] | None = None
-                inserts: list[tuple[_Compiled, list[tuple]]] = []
-                while True:
-                    try:
-                        statement, parameters = section.send(rows)
-                    except StopIteration as stop:
-                        await _insert_together(driver, inserts)
-                        result = stop.value
-                        break
-                    deferred = _plain_insert(statement, engine.dialect, parameters)
-                    if deferred is not None:
-                        inserts.append(deferred)
-                        rows = []
-                        continue
-                    await _insert_together(driver, inserts)
-                    rows = await _execute_asyncpg(driver, engine.dialect, statement, parameters)
-        except asyncpg_errors() as exc:
-            if getattr(exc, "sqlstate", "").startswith("23"):  # integrity: as SQLAlchemy says it
-                raise IntegrityError(None, None, exc) from exc
+            return await _asyncpg_transaction(driver, engine.dialect, section)
+        except BaseException:
+            # The section refused (a conflict), failed or was cancelled, maybe with a statement
+            # still in flight: rolled back, or else the connection is never handed out again.
+            try:
+                await driver.execute("ROLLBACK")
+            except BaseException:
+                pooled.invalidate()
             raise
-    return result
+    except asyncpg_errors() as exc:
+        if getattr(exc, "sqlstate", "").startswith("23"):  # integrity: as SQLAlchemy says it
+            raise IntegrityError(None, None, exc) from exc
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)
+
+
+async def _asyncpg_transaction(driver, dialect: Dialect, section: Section[T]) -> T:
+    rows: list[tuple] | None = None
+    inserts: list[tuple[_Compiled, list[tuple]]] = []
+    begun = False
+    while True:
+        try:
+            statement, parameters = section.send(rows)
+        except StopIteration as stop:
+            if begun:
+                await _insert_together(driver, inserts)
+                await driver.execute("COMMIT")
+            return stop.value
+        if not begun:
+            begun = True
+            if statement is _ADVISORY_LOCK:
+                # A simple query of two statements: the key is an int, written as a literal.
+                await driver.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(parameters['key'])})")
+                rows = []
+                continue
+            await driver.execute("BEGIN")
+        deferred = _plain_insert(statement, dialect, parameters)
+        if deferred is not None:
+            inserts.append(deferred)
+            rows = []
+            continue
+        await _insert_together(driver, inserts)
+        rows = await _execute_asyncpg(driver, dialect, statement, parameters)
 
 
 def asyncpg_errors() -> type[Exception]:
