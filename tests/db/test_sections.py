@@ -4,6 +4,8 @@ lock. PostgreSQL's runner begins the transaction with the first advisory lock in
 trip and ends it itself."""
 
 import asyncio
+from datetime import date, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -74,3 +76,37 @@ async def test_a_refused_or_cancelled_section_releases_its_lock_and_connection(b
         assert await lock_holders(database_url) == 0
     finally:
         await database.dispose()
+
+
+async def test_sqlite_brief_writes_keep_the_wal_short_without_checkpointing_in_the_event_loop(
+    backend, database_url, app, tenant, monkeypatch
+):
+    """The event loop's writer never checkpoints itself (a checkpoint would stall the loop):
+    past the threshold its commits set off a passive checkpoint on a thread, so the WAL file
+    stops growing. Without them it would grow by every booking's pages."""
+    if backend != "sqlite":
+        assert backend == "postgresql"  # no WAL of ours to keep
+        return
+    from sqlalchemy.engine import make_url
+
+    from callgrid.db import loop_connections
+    from tests.video_calls.conftest import BASE, body, make_mango
+
+    monkeypatch.setattr(loop_connections, "CHECKPOINT_WAL_BYTES", 64 * 1024)
+    wal = Path(f"{make_url(database_url).database}-wal")
+    mango = await make_mango(tenant)
+    before = wal.stat().st_size
+    day = date(2030, 1, 1)
+    for index in range(200):
+        response = await tenant.client.post(
+            BASE, json=body(mango, startDate=(day + timedelta(days=index)).isoformat(), title=f"call {index}")
+        )
+        assert response.status_code == 201, response.text
+        if index % 20 == 0:
+            await asyncio.sleep(0.05)  # let the checkpoint's thread run, as a live server's would
+    writer = loop_connections.loop_writer(app.state.database.write_engine)
+    assert writer.connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    grown = wal.stat().st_size - before
+    assert grown < 1024 * 1024, f"the WAL grew by {grown} bytes"
+    async with app.state.database.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM calls"))).scalar_one() == 200

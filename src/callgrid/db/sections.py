@@ -25,7 +25,6 @@ by the column types' own bind processors, so a row written here is the row the O
 
 import re
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -36,6 +35,8 @@ from sqlalchemy.exc import IntegrityError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
+
+from callgrid.db.loop_connections import loop_reader, loop_writer
 
 T = TypeVar("T")
 
@@ -81,14 +82,17 @@ async def run_transaction(engine: AsyncEngine, section: Section[T], *, brief: bo
     loop for as long as it runs, so a long one (a fan-out of hundreds of events) goes to the
     driver's thread."""
     if engine.dialect.name == "sqlite":
-        writer = _loop_connection(_LOOP_WRITERS, engine) if brief else None
+        writer = loop_writer(engine) if brief else None
         if writer is not None:
             try:
-                writer.execute("BEGIN IMMEDIATE")
+                writer.connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
                 pass  # another connection writes now: wait for a turn on the driver's thread
             else:
-                return _run_begun(writer, engine.dialect, section)
+                try:
+                    return _run_begun(writer.connection, engine.dialect, section)
+                finally:
+                    writer.committed()  # (or rolled back) a checkpoint, on a thread, when the WAL is long
         return await _run_on_driver_thread(engine, section)
     return await _run_on_asyncpg(engine, section)
 
@@ -107,7 +111,7 @@ async def read_engine_rows(engine: AsyncEngine, statement: Executable, parameter
     index: microseconds of SQLite's time): on SQLite on a connection of their own in the event
     loop's thread, else on a connection of `engine`'s pool."""
     if engine.dialect.name == "sqlite":
-        reader = _loop_reader(engine)
+        reader = loop_reader(engine)
         if reader is not None:
             try:
                 return _execute(reader, engine.dialect, statement, parameters)
@@ -118,53 +122,6 @@ async def read_engine_rows(engine: AsyncEngine, statement: Executable, parameter
     # PostgreSQL: on asyncpg's connection, without BEGIN and ROLLBACK around it.
     async with _pooled(engine) as driver:
         return await _execute_asyncpg(driver, engine.dialect, statement, parameters)
-
-
-# SQLite: one connection per read engine for `read_engine_rows`, used in the event loop's
-# thread. A point read takes SQLite a few microseconds; the pool's checkout and check-in (two
-# greenlets) and the trip to aiosqlite's thread and back (two thread wake-ups, the GIL handed
-# over twice) took several times that. A WAL reader is not blocked by writers; it does not wait
-# when it is busy (timeout 0: the read goes to the pool instead). Closed when the engine is
-# disposed.
-_LOOP_READERS: "weakref.WeakKeyDictionary[Any, sqlite3.Connection | None]" = weakref.WeakKeyDictionary()
-
-
-# SQLite: and one connection per write engine for `run_transaction`, in the event loop's
-# thread too. A section is a few statements of microseconds each; on the driver's thread its
-# transaction spanned the trips there and back, each waiting for the busy event loop and the
-# GIL, with the write lock held all along: the lock's hold time, and so the write throughput,
-# was the event loop's latency, not SQLite's. Here `BEGIN IMMEDIATE` does not wait (timeout
-# 0): when another connection writes (this process's driver connection, another process), the
-# section waits for its turn on the driver's thread as before.
-_LOOP_WRITERS: "weakref.WeakKeyDictionary[Any, sqlite3.Connection | None]" = weakref.WeakKeyDictionary()
-
-
-def _loop_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
-    return _loop_connection(_LOOP_READERS, engine)
-
-
-def _loop_connection(connections: weakref.WeakKeyDictionary, engine: AsyncEngine) -> sqlite3.Connection | None:
-    sync_engine = engine.sync_engine
-    try:
-        return connections[sync_engine]
-    except KeyError:
-        pass
-    connection = None
-    database = engine.url.database or ""
-    if database and database != ":memory:" and "mode=memory" not in database:
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        connection = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "check_same_thread": False, "timeout": 0})
-        # As the engine's own connections (db.engine): foreign keys are per connection.
-        connection.execute("PRAGMA foreign_keys=ON")
-        connection.execute("PRAGMA synchronous=NORMAL")
-
-        @event.listens_for(sync_engine, "engine_disposed")
-        def _close(_engine) -> None:
-            connections.pop(sync_engine, None)
-            connection.close()
-
-    connections[sync_engine] = connection
-    return connection
 
 
 def _after_session_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
