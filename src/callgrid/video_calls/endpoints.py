@@ -18,6 +18,7 @@ from callgrid.errors import BadRequest, Conflict
 from callgrid.idempotency.requests import IdempotencyKeyHeader, IdempotentRoute, begin
 from callgrid.kit.clock import Now
 from callgrid.kit.ids import optional_id, parse_id
+from callgrid.kit.responses import PlainJSONResponse
 from callgrid.scheduling import Schedule, ScheduleError, parse_weekday
 from callgrid.tenancy import repository as tenancy
 from callgrid.tenancy.auth import DECLARES_BEARER, CurrentPrincipal, Principal, authenticate
@@ -183,7 +184,7 @@ async def create_video_call(body: VideoCallCreate, context: Creating) -> JSONRes
 )
 async def check_availability(
     body: AvailabilityCheck, principal: CurrentPrincipal, session: ReadSession, now: Now
-) -> dict[str, Any]:
+) -> JSONResponse:
     report = await service.check_availability(
         session,
         principal,
@@ -192,7 +193,7 @@ async def check_availability(
         exclude_call_id=optional_id(body.excludeVideocall),
         exclude_series_id=optional_id(body.groupId),
     )
-    return render_report(report)
+    return PlainJSONResponse(render_report(report))
 
 
 @router.get("", summary="List video calls grouped by date", response_model=None, responses={200: {"model": VideoCallPage}})
@@ -208,7 +209,7 @@ async def list_video_calls(
     userId: Annotated[str | None, Query(max_length=64, description="a contact id")] = None,
     mangoes: Annotated[str | None, Query(max_length=4000, description="comma-separated product ids")] = None,
     groupId: Annotated[str | None, Query(max_length=64, description="only the occurrences of this series (its `groupId`)")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     start = _aware(startDate, "startDate") if startDate else renderer.now
     end = _aware(endDate, "endDate") if endDate else None
     if end is not None and end <= start:
@@ -238,7 +239,7 @@ async def list_video_calls(
         standings = {host.id: scores.standing(host.id) for _, host, _ in rows}
     for call, host, product in rows:
         groups.setdefault(renderer.local_date(call), []).append(renderer.call(call, host, product, standings[host.id]))
-    return {"total": total, "data": [{"date": date, "calls": calls_} for date, calls_ in groups.items()]}
+    return PlainJSONResponse({"total": total, "data": [{"date": date, "calls": calls_} for date, calls_ in groups.items()]})
 
 
 def _score_board(request: Request) -> ScoreBoard:
@@ -270,8 +271,8 @@ def _aware(value: datetime, field: str) -> datetime:
 
 
 @router.get("/{call_id}", summary="One video call", response_model=None, responses={200: {"model": VideoCallDetail}})
-async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> dict[str, Any]:
-    return _detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call")))
+async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> JSONResponse:
+    return PlainJSONResponse(_detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call"))))
 
 
 def _detail(renderer: Renderer, call, host, product) -> dict[str, Any]:
@@ -287,7 +288,7 @@ def _detail(renderer: Renderer, call, host, product) -> dict[str, Any]:
 )
 async def update_video_call(
     call_id: str, body: VideoCallUpdate, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering
-) -> dict[str, Any]:
+) -> JSONResponse:
     fields = body.model_dump(exclude_unset=True, exclude_none=True)
     move = None
     if fields.keys() & {"startDate", "fromTime", "timezoneName", "duration"}:
@@ -309,7 +310,7 @@ async def update_video_call(
         )
     except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    return _detail(renderer, call, host, product)
+    return PlainJSONResponse(_detail(renderer, call, host, product))
 
 
 @router.patch(
@@ -380,6 +381,6 @@ async def cancel_group(group_id: str, principal: CurrentPrincipal, session: Writ
 
 
 @router.delete("/{call_id}", summary="Cancel one video call", response_model=None, responses={200: {"model": VideoCallDetail}})
-async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
+async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> JSONResponse:
     call, host, product = await service.cancel(session, principal, parse_id(call_id, what="video call"), renderer=renderer)
-    return _detail(renderer, call, host, product)
+    return PlainJSONResponse(_detail(renderer, call, host, product))
