@@ -15,6 +15,7 @@ from callgrid.calls.models import Call
 from callgrid.config import Settings
 from callgrid.db.sections import advisory_lock_step, run_transaction
 from callgrid.db.session import open_database
+from tests.support.databases import clean
 from tests.support.postgres import plain_dsn
 
 KEY = 424242
@@ -47,6 +48,7 @@ async def test_a_refused_or_cancelled_section_releases_its_lock_and_connection(b
     if backend != "postgresql":
         assert backend == "sqlite"  # no advisory locks: the single writer (tests/calls/test_no_double_booking.py)
         return
+    await clean(database_url)  # the run's shared database: calls an earlier test of this process left
     database = open_database(Settings(database_url=database_url, database_pool_size=1))
     engine = database.engine
     try:
