@@ -147,9 +147,8 @@ async def test_the_constraint_is_the_last_line_and_its_refusal_names_the_winner(
     assert [call.id for call in caught.value.report.existing] == [winner.id]
 
 
-async def test_sqlite_a_brief_booking_waits_for_another_connections_write_lock(backend, database_url, app, tenant):
-    """A booking of a few calls runs in the event loop's thread (db.sections: brief) and never
-    waits there: while another connection (another process, a CLI) holds SQLite's write lock,
+async def test_sqlite_a_booking_waits_for_another_connections_write_lock(backend, database_url, app, tenant):
+    """A booking runs in the event loop's thread (db.sections) and never waits there: while another connection (another process, a CLI) holds SQLite's write lock,
     it waits for its turn on the driver's thread instead, then commits."""
     if backend != "sqlite":
         assert backend == "postgresql"  # no event-loop connection there; the host's lock is tested above
@@ -175,3 +174,30 @@ async def test_sqlite_a_brief_booking_waits_for_another_connections_write_lock(b
     # With the lock free, the next booking does not wait.
     quick = await tenant.client.post(BASE, json=body(mango, title="at once", startDate="2030-01-03"))
     assert quick.status_code == 201, quick.text
+
+
+async def test_sqlite_a_long_series_goes_on_on_a_thread_and_a_booking_meanwhile_waits_its_turn(
+    backend, database_url, app, tenant, monkeypatch
+):
+    """A section past `LOOP_SECONDS` in the event loop's thread (a daily series of 60 calls,
+    each with its room, member and event; the limit lowered here) goes on on a thread with its
+    transaction held; a booking made meanwhile waits for it; both commit whole."""
+    from callgrid.db import sections
+    from tests.video_calls.conftest import BASE, body, make_mango
+
+    mango = await make_mango(tenant)
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    series = body(mango, title="daily", startDate="2030-03-01", endDate="2030-04-29", repeatingDays=days)
+    monkeypatch.setattr(sections, "LOOP_SECONDS", 0.0)  # on a thread after its first statement
+    long, single = await asyncio.gather(
+        tenant.client.post(BASE, json=series),
+        tenant.client.post(BASE, json=body(mango, title="single", startDate="2030-06-01")),
+    )
+    assert long.status_code == 201, long.text
+    assert single.status_code == 201, single.text
+    assert len(long.json()["scheduledMeetingDates"]) == 60
+    async with app.state.database.read() as session:
+        titles = (await session.execute(text("SELECT title, count(*) FROM calls GROUP BY title ORDER BY title"))).all()
+        rooms = (await session.execute(text("SELECT count(*) FROM rooms"))).scalar_one()
+    assert [tuple(row) for row in titles] == [("daily", 60), ("single", 1)]
+    assert rooms == 61  # every call has its room: nothing of the series was lost on the thread

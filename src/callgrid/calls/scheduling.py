@@ -153,10 +153,6 @@ def prepare(plan: CallPlan, now: datetime) -> Scheduled:
     )
 
 
-# A booking of up to this many calls (each with its room, member and outbox rows) is a brief
-# write section (db.sections.run_transaction): about a millisecond of SQLite's time at most.
-BRIEF_BOOKING_CALLS = 8
-
 _INSERT_SERIES = insert(_SERIES)
 _INSERT_CALLS = insert(_CALLS)
 
@@ -195,10 +191,7 @@ async def schedule_calls(
     scheduled = prepared or prepare(plan, now)
     dialect = session.bind.dialect.name
     try:
-        await run_section(
-            session, _booking(dialect, plan, scheduled, extra, now), after_commit=after_commit,
-            brief=len(scheduled.call_rows) <= BRIEF_BOOKING_CALLS,
-        )
+        await run_section(session, _booking(dialect, plan, scheduled, extra, now), after_commit=after_commit)
     except IntegrityError as exc:
         # The constraint, the last line, refused what the check let through: say who won.
         if plan.host_id is None or not is_exclusion_violation(exc):

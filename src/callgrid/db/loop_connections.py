@@ -5,7 +5,7 @@ work that takes SQLite microseconds (`db.sections`):
   checkout and check-in (two greenlets) and the trip to aiosqlite's thread and back (two
   thread wake-ups, the GIL handed over twice) took several times what SQLite does. A WAL
   reader is not blocked by writers.
-- a writer, for brief write sections (a booking of a few calls). On the driver's thread a
+- a writer, for write sections (while they stay brief: `db.sections`). On the driver's thread a
   section's transaction spanned the trips there and back, each waiting for the busy event
   loop and the GIL, with the write lock held all along: the lock's hold time, and so the
   write throughput, was the event loop's latency, not SQLite's.
@@ -14,13 +14,12 @@ Neither ever waits (timeout 0): a busy one raises at once and its caller goes to
 instead (a writer: when another connection holds the write lock). The writer does not
 checkpoint the WAL itself (a checkpoint writes and syncs up to the whole WAL, milliseconds to
 tens of them under I/O load, which in the event loop's thread would stall every request):
-when the WAL file has grown past SQLite's own threshold after one of its commits, a
-checkpoint that empties it runs on a thread, one at a time. Closed when their engine is disposed.
+after 1,000 rows written since the last one, a passive checkpoint runs on a thread, and
+the writer's next sections wait for it, as the writer's own commit would have. Closed when their engine is disposed.
 """
 
 import asyncio
 import logging
-import os
 import sqlite3
 import weakref
 from typing import Any
@@ -30,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
-# SQLite checkpoints automatically at 1,000 pages of WAL; 4 KiB pages.
-CHECKPOINT_WAL_BYTES = 1000 * 4096
+# SQLite checkpoints automatically at 1,000 pages of WAL; a row written is a page or two.
+CHECKPOINT_ROWS = 1000
 
 
 class LoopWriter:
@@ -39,31 +38,51 @@ class LoopWriter:
 
     def __init__(self, path: str, connection: sqlite3.Connection):
         self.connection = connection
+        self.on_thread: asyncio.Future | None = None  # a section gone on on a thread (db.sections.LOOP_SECONDS)
+        # While a checkpoint runs, this writer's sections wait for it (`db.sections`): the
+        # first to write after it starts the WAL again from its beginning, as after SQLite's
+        # own checkpoints. Writing meanwhile would append past what it copies, and the file
+        # would keep growing.
+        self.checkpointing: asyncio.Future | None = None
         self._path = path  # the file SQLite opened
-        self._wal = f"{path}-wal"
-        self._checkpointing: asyncio.Future | None = None
+        self._changes_at_checkpoint = 0
         self._checkpointer: sqlite3.Connection | None = None
 
+    def waiting(self) -> asyncio.Future | None:
+        """What a section must wait for before it begins here: a checkpoint, or the section
+        that went on on a thread with this connection."""
+        for pending in (self.checkpointing, self.on_thread):
+            if pending is not None and not pending.done():
+                return pending
+        return None
+
+    def went_on(self, rest: asyncio.Future) -> None:
+        self.on_thread = rest
+
+        def ended(_done) -> None:
+            self.on_thread = None
+            self.committed()
+
+        rest.add_done_callback(ended)
+
     def committed(self) -> None:
-        if self._checkpointing is not None and not self._checkpointing.done():
+        if self.checkpointing is not None or self.on_thread is not None:
             return
-        try:
-            size = os.stat(self._wal).st_size
-        except OSError:
+        if self.connection.total_changes - self._changes_at_checkpoint < CHECKPOINT_ROWS:
             return
-        if size >= CHECKPOINT_WAL_BYTES:
-            self._checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
-            self._checkpointing.add_done_callback(_log_failure)
+        self.checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        self.checkpointing.add_done_callback(self._checkpointed)
 
     def _checkpoint(self) -> None:
         if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=1.0)
-        # TRUNCATE: waits (up to its timeout) for the writer of the moment to commit, then keeps
-        # new writers out while it copies the WAL into the database (a brief section then goes
-        # to the driver's thread and waits there) and empties the file, so that the next
-        # writer starts it again from the beginning. Concurrent writes would else keep
-        # appending past what a passive checkpoint has copied, and the file kept growing.
-        self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            self._checkpointer = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=0)
+        # PASSIVE: as much as it can without waiting for any other connection.
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _checkpointed(self, done: asyncio.Future) -> None:
+        self.checkpointing = None
+        self._changes_at_checkpoint = self.connection.total_changes
+        _log_failure(done)
 
     def close(self) -> None:
         self.connection.close()

@@ -6,10 +6,10 @@ rows (a list of tuples; empty for writes); what it returns is the section's resu
 it raises aborts the transaction. It holds only the decision (conflict check, inserts,
 outbox rows): everything else is done before it.
 
-- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one call
-  on the driver's thread, where writers wait for their turn; a brief one (a booking of a few
-  calls) in one go on a connection of its own in the event loop's thread, when the write lock
-  is free at once. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
+- SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one go on
+  a connection of its own in the event loop's thread when the write lock is free at once
+  (on a thread from where it has run for `LOOP_SECONDS`); else, another connection
+  writing, in one call on the driver's thread, where writers wait for their turn. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
   adapter makes three or four hops to that thread per statement; each hop waits for the busy
   event loop (and the GIL) while the database's single write lock is held. With no hop, the
   lock is held for what SQLite itself takes (tens of microseconds), and the write throughput
@@ -23,8 +23,10 @@ Statements are compiled once per (statement, parameter names) and their paramete
 by the column types' own bind processors, so a row written here is the row the ORM writes.
 """
 
+import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -45,16 +47,14 @@ Step = tuple[Executable, Parameters]
 Section = Generator[Step, list[tuple], T]
 
 
-async def run_section(
-    session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None, brief: bool = False
-) -> T:
+async def run_section(session: AsyncSession, section: Section[T], *, after_commit: Callable[[], None] | None = None) -> T:
     """Run `section` as the write transaction. When the session has not begun, the section is
     a transaction of its own on the driver's connection and commits itself; when it has (an
     appointment's call and its participants are one transaction), the section runs inside
     it. `after_commit` runs once the section's changes are committed: at once in the first
-    case, at the session's commit in the second. `brief`: see `run_transaction`."""
+    case, at the session's commit in the second."""
     if not session.in_transaction():
-        result = await run_transaction(session.bind, section, brief=brief)
+        result = await run_transaction(session.bind, section)
         if after_commit is not None:
             after_commit()
         return result
@@ -73,28 +73,58 @@ async def run_section(
         return stop.value
 
 
-async def run_transaction(engine: AsyncEngine, section: Section[T], *, brief: bool = False) -> T:
+async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
     """`section` as a transaction of its own on `engine` (on SQLite, the write engine: its
     one connection is where writers wait for their turn), committed when it returns.
 
-    `brief`: a section of a few statements and rows (a booking of a few calls), which on
-    SQLite runs in the event loop's thread when the write lock is free at once: it holds the
-    loop for as long as it runs, so a long one (a fan-out of hundreds of events) goes to the
-    driver's thread."""
+    On SQLite it begins in the event loop's thread when the write lock is free at once
+    (`db.loop_connections`), and goes on there for as long as it stays brief: past
+    `LOOP_SECONDS` (a long series, a fan-out of hundreds of events) the rest runs on a
+    thread, the transaction still held, so that it does not hold the event loop."""
     if engine.dialect.name == "sqlite":
-        writer = loop_writer(engine) if brief else None
+        writer = loop_writer(engine)
         if writer is not None:
+            while (waiting := writer.waiting()) is not None:
+                await asyncio.shield(waiting)  # a checkpoint, a section gone on on a thread
             try:
                 writer.connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
                 pass  # another connection writes now: wait for a turn on the driver's thread
             else:
-                try:
-                    return _run_begun(writer.connection, engine.dialect, section)
-                finally:
-                    writer.committed()  # (or rolled back) a checkpoint, on a thread, when the WAL is long
+                return await _run_on_loop_writer(writer, engine.dialect, section)
         return await _run_on_driver_thread(engine, section)
     return await _run_on_asyncpg(engine, section)
+
+
+# A section still running after this long in the event loop's thread goes on on a thread (a
+# booking of a call takes a few hundred microseconds).
+LOOP_SECONDS = 0.005
+
+
+async def _run_on_loop_writer(writer, dialect: Dialect, section: Section[T]) -> T:
+    connection = writer.connection
+    rows: list[tuple] | None = None
+    until = time.perf_counter() + LOOP_SECONDS
+    try:
+        while True:
+            try:
+                statement, parameters = section.send(rows)
+            except StopIteration as stop:
+                connection.execute("COMMIT")
+                writer.committed()
+                return stop.value
+            if time.perf_counter() > until:
+                break
+            rows = _execute(connection, dialect, statement, parameters)
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    # The rest on a thread, the transaction held: the writer's next sections wait for it to
+    # end there, even if this request is cancelled meanwhile.
+    rest = asyncio.get_running_loop().run_in_executor(None, _run_begun, connection, dialect, section, (statement, parameters))
+    writer.went_on(rest)
+    return await asyncio.shield(rest)
 
 
 async def read_rows(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> list[tuple]:
@@ -300,16 +330,20 @@ def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
     return _run_begun(connection, dialect, section)
 
 
-def _run_begun(connection, dialect: Dialect, section: Section[T]) -> T:
-    """`section` in the transaction `connection` has begun, committed (or rolled back when it raises)."""
+def _run_begun(connection, dialect: Dialect, section: Section[T], pending: Step | None = None) -> T:
+    """`section` in the transaction `connection` has begun (its `pending` step, taken from it
+    already, first), committed (or rolled back when it raises)."""
     try:
         rows: list[tuple] | None = None
         while True:
-            try:
-                statement, parameters = section.send(rows)
-            except StopIteration as stop:
-                connection.execute("COMMIT")
-                return stop.value
+            if pending is not None:
+                (statement, parameters), pending = pending, None
+            else:
+                try:
+                    statement, parameters = section.send(rows)
+                except StopIteration as stop:
+                    connection.execute("COMMIT")
+                    return stop.value
             rows = _execute(connection, dialect, statement, parameters)
     except BaseException:
         if connection.in_transaction:

@@ -247,10 +247,10 @@ class LiveRooms:
 
     async def _write(self, section) -> None:
         """A short write transaction (a participant's join or leave and its events): on SQLite
-        in the event loop's thread when the write lock is free (db.sections: brief), elsewhere
+        in the event loop's thread when the write lock is free (db.sections), elsewhere
         statement by statement."""
         async with write_session(self.database) as session:
-            await run_section(session, section, after_commit=events_committed, brief=True)
+            await run_section(session, section, after_commit=events_committed)
             await session.commit()
 
     async def clock_ended(self, room_id: UUID, clock: Clock) -> None:
