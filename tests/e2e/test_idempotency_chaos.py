@@ -7,6 +7,7 @@ id they carry may not differ)."""
 
 import asyncio
 import signal
+import time
 from collections import defaultdict
 from datetime import date, timedelta
 from uuid import uuid4
@@ -58,18 +59,28 @@ def _body(number: int, mango: str) -> dict:
             "fromTime": f"{8 + number % 10:02d}:00", "timezoneName": "UTC", "duration": 30}
 
 
+# A server restarted by the test answers again within seconds; a create that keeps failing
+# for this long is a bug (a 500 on every try), not a server going down.
+GIVE_UP_AFTER = 60.0
+
+
 async def _create_until_answered(client: httpx.AsyncClient, body: dict, key: str) -> httpx.Response:
     """POST until an answer comes back: a refused or broken connection, a timeout or a 5xx
-    (a server going down) is tried again with the same key."""
-    while True:
+    (a server going down) is tried again with the same key, for at most GIVE_UP_AFTER."""
+    deadline = time.monotonic() + GIVE_UP_AFTER
+    last = "no answer"
+    while time.monotonic() < deadline:
         try:
             response = await client.post(CALLS, json=body, headers={"Idempotency-Key": key})
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
+            last = repr(exc)
             await asyncio.sleep(0.05)
             continue
         if response.status_code < 500:
             return response
+        last = f"{response.status_code} {response.text[:500]}"
         await asyncio.sleep(0.05)
+    raise AssertionError(f"{body['title']}: no answer below 500 in {GIVE_UP_AFTER} s; the last: {last}")
 
 
 async def _database_counts(database_url: str) -> tuple[dict[str, int], int]:

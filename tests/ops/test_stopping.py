@@ -22,6 +22,12 @@ pytestmark = pytest.mark.slow  # real server processes
 REDIS_URL = os.environ.get("CALLGRID_TEST_REDIS_URL")
 
 
+# Far below the waits these tests rule out (a 30 s graceful-shutdown timeout, keep-alive
+# connections held open), far above what stopping takes here even on a loaded machine
+# (0.2 to 2 s): no test here times the server closely.
+SOON = 5.0
+
+
 def serve(fresh_database_url: str, tmp_path, workers: int = 1, **extra: str) -> Served:
     if REDIS_URL and workers > 1 and not fresh_database_url.startswith("sqlite"):
         extra.setdefault("CALLGRID_REDIS_URL", REDIS_URL)
@@ -42,7 +48,7 @@ async def stopped_within(server: Served, seconds: float = 20.0) -> float:
 # One worker on SQLite, two on PostgreSQL (with Redis, as several workers are run): stopping is
 # uvicorn's and the app's lifespan, not the database's; each way of serving is stopped once.
 @pytest.mark.parametrize(("backend", "workers"), one_each(1, 2))
-async def test_idle_it_stops_within_two_seconds(fresh_database_url, tmp_path, workers):
+async def test_idle_it_stops_at_once_not_after_a_timeout(fresh_database_url, tmp_path, workers):
     server = serve(fresh_database_url, tmp_path, workers)
     try:
         async with server.client(server.first_key or server.create_org("Stop")["api_key"]) as http:
@@ -50,7 +56,9 @@ async def test_idle_it_stops_within_two_seconds(fresh_database_url, tmp_path, wo
             elapsed = await stopped_within(server)
     finally:
         server.stop()
-    assert elapsed < 2.0, elapsed
+    # About 0.2 s idle (1 s with two workers); the bound only rules out waiting for a timeout
+    # (the open keep-alive connection, the 30 s graceful shutdown), with room for a busy machine.
+    assert elapsed < SOON, elapsed
     log = server.log.read_text()
     assert log.count("Application shutdown complete") == workers, log[-2000:]
 
@@ -88,7 +96,7 @@ async def test_a_request_in_flight_is_answered_before_it_stops(fresh_database_ur
     assert head.startswith(b"HTTP/1.1 201"), answer
     assert b"connection: close" in head.lower()
     assert json.loads(payload)["email"] == "late@example.com"
-    assert code in (0, -signal.SIGTERM) and elapsed < 3.0, (code, elapsed)
+    assert code in (0, -signal.SIGTERM) and elapsed < SOON + 1.0, (code, elapsed)  # 0.8 s of it the test's own wait
 
 
 @pytest.mark.parametrize(("backend", "workers"), one_each(1, 2))  # as above
@@ -111,7 +119,7 @@ async def test_a_rooms_socket_is_closed_with_its_reason(fresh_database_url, tmp_
     finally:
         server.stop()
     assert (socket.close_code, socket.close_reason) == (1001, "the server is shutting down")
-    assert closed_after < 1.0 and elapsed < 2.0, (closed_after, elapsed)
+    assert closed_after < SOON and elapsed < SOON, (closed_after, elapsed)
     assert code in (0, -signal.SIGTERM)
     log = server.log.read_text()
     assert issued["token"] not in log
