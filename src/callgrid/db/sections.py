@@ -9,11 +9,12 @@ outbox rows): everything else is done before it.
 - SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one go on
   a connection of its own in the event loop's thread when the write lock is free at once
   (on a thread from where it has run for `LOOP_SECONDS`); else, another connection
-  writing, in one call on the driver's thread, where writers wait for their turn. aiosqlite runs every statement on a thread of its own, and SQLAlchemy's
-  adapter makes three or four hops to that thread per statement; each hop waits for the busy
-  event loop (and the GIL) while the database's single write lock is held. With no hop, the
-  lock is held for what SQLite itself takes (tens of microseconds), and the write throughput
-  is no longer the event loop's latency.
+  writing, in one call on the driver's thread, where writers wait for their turn. aiosqlite
+  runs every statement on a thread of its own, and SQLAlchemy's adapter makes three or four
+  hops to that thread per statement; each hop waits for the busy event loop (and the GIL)
+  while the database's single write lock is held. With no hop, the lock is held for what
+  SQLite itself takes (tens of microseconds), and the write throughput is no longer the
+  event loop's latency.
 - PostgreSQL (asyncpg, no threads): a transaction on asyncpg's own connection, each statement
   one round trip, without the session and engine layers around each.
 - When the request's write session has already begun, the section runs inside its
@@ -122,7 +123,11 @@ async def _run_on_loop_writer(writer, dialect: Dialect, section: Section[T]) -> 
         raise
     # The rest on a thread, the transaction held: the writer's next sections wait for it to
     # end there, even if this request is cancelled meanwhile.
-    rest = asyncio.get_running_loop().run_in_executor(None, _run_begun, connection, dialect, section, (statement, parameters))
+    try:
+        rest = asyncio.get_running_loop().run_in_executor(None, _run_begun, connection, dialect, section, (statement, parameters))
+    except BaseException:  # no thread to go on on (the process is stopping)
+        connection.execute("ROLLBACK")
+        raise
     writer.went_on(rest)
     return await asyncio.shield(rest)
 
