@@ -28,8 +28,8 @@ from callgrid.app import create_app
 from callgrid.config import Settings
 from callgrid.db.session import Database, open_database
 from callgrid.tenancy.auth import KeyCache
-from tests.support.databases import BACKENDS, clean, forget, migrate, sqlite_url
-from tests.support.postgres import POSTGRES_URL, create_database, drop_database, new_database_sync
+from tests.support.databases import BACKENDS, clean, empty_database_sync, forget, migrate, sqlite_url
+from tests.support.postgres import POSTGRES_URL, create_database, drop_database
 from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Tenant: for the tests)
 from tests.support.time import MovableClock
 
@@ -85,10 +85,7 @@ def database_url(database_urls, backend) -> str:
 def fresh_database_url(backend, tmp_path):
     """A database of the test's own that nobody has touched, not even migrated: for tests
     that start `callgrid` processes (which migrate it)."""
-    if backend == "sqlite":
-        yield sqlite_url(tmp_path / "fresh.db")
-        return
-    with new_database_sync("callgrid_fresh") as url:
+    with empty_database_sync(backend, tmp_path, "callgrid_fresh") as url:
         yield url
 
 

@@ -33,7 +33,6 @@ calls, and no answer was a 5xx (the server's log is shown when one was).
 import asyncio
 import itertools
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -48,8 +47,7 @@ from callgrid.config import Settings
 from callgrid.db.session import Database, open_database, write_session
 from callgrid.directory.models import Contact
 from tests.e2e.conftest import start_server
-from tests.support.databases import BACKENDS, sqlite_url
-from tests.support.postgres import new_database_sync
+from tests.support.databases import BACKENDS, empty_database_sync
 from tests.support.problems import assert_problem
 from tests.support.servers import Served
 
@@ -67,11 +65,7 @@ ALL_WEEK = {
 @pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"booking-races-{b}")) for b in BACKENDS])
 def served(request, tmp_path_factory):
     """One `callgrid serve --workers 2` per backend, on a database nobody has touched."""
-    if request.param == "sqlite":
-        database = nullcontext(sqlite_url(tmp_path_factory.mktemp("booking-races") / "races.db"))
-    else:
-        database = new_database_sync("callgrid_booking_races")
-    with database as url:
+    with empty_database_sync(request.param, tmp_path_factory.mktemp("booking-races"), "callgrid_booking_races") as url:
         server = start_server(url, workers=2)
         try:
             yield server

@@ -7,8 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.e2e.conftest import start_server
-from tests.support.databases import BACKENDS, sqlite_url
-from tests.support.postgres import new_database_sync
+from tests.support.databases import BACKENDS, empty_database_sync
 from tests.support.servers import CALLGRID
 
 API = "/api/v1/external/workshops/video-calls"
@@ -22,10 +21,7 @@ def server(request, tmp_path_factory):
     """One server per backend for the module: each test makes an organization of its own with
     the CLI and looks only at that organization's keys and calls."""
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = sqlite_url(tmp_path_factory.mktemp("cli-keys") / "callgrid.db")
-        else:
-            url = stack.enter_context(new_database_sync("callgrid_cli_keys"))
+        url = stack.enter_context(empty_database_sync(request.param, tmp_path_factory.mktemp("cli-keys"), "callgrid_cli_keys"))
         running = start_server(url)
         stack.callback(running.stop)
         yield running

@@ -24,8 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.conftest import start_server
-from tests.support.databases import BACKENDS, sqlite_url
-from tests.support.postgres import new_database_sync
+from tests.support.databases import BACKENDS, empty_database_sync
 
 pytestmark = pytest.mark.slow  # a real server process, schemathesis
 
@@ -51,10 +50,7 @@ CHECKS = [
 @pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"fuzz-{b}")) for b in BACKENDS])
 def fuzzed(request, tmp_path_factory):
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = sqlite_url(tmp_path_factory.mktemp("fuzz") / "fuzz.db")
-        else:
-            url = stack.enter_context(new_database_sync("callgrid_fuzz"))
+        url = stack.enter_context(empty_database_sync(request.param, tmp_path_factory.mktemp("fuzz"), "callgrid_fuzz"))
         server = start_server(url)
         stack.callback(server.stop)
         yield _seeded(server)

@@ -16,8 +16,7 @@ from callgrid.rooms.models import Room
 from callgrid.webhooks.models import WebhookEndpoint
 
 from tests.idempotency.conftest import APPOINTMENT, APPOINTMENTS, CALLS, ENDPOINT, ENDPOINTS, ROOM, ROOMS, call_body, new_key
-from tests.support.databases import BACKENDS, sqlite_url
-from tests.support.postgres import new_database_sync
+from tests.support.databases import BACKENDS, empty_database_sync
 from tests.support.servers import Served, callgrid_env
 
 pytestmark = pytest.mark.slow  # a server process
@@ -31,10 +30,9 @@ CONCURRENT = 10
                                         for b in BACKENDS])
 def served(request, tmp_path_factory):
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = sqlite_url(tmp_path_factory.mktemp("idempotency-concurrent") / "callgrid.db")
-        else:
-            url = stack.enter_context(new_database_sync("callgrid_idempotency"))
+        url = stack.enter_context(
+            empty_database_sync(request.param, tmp_path_factory.mktemp("idempotency-concurrent"), "callgrid_idempotency")
+        )
         # Two processes: retries that meet in one process wait for each other there, those in the
         # other wait on the key's unique index (PostgreSQL) or SQLite's write lock.
         server = Served(callgrid_env(url), workers=2)

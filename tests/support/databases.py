@@ -4,8 +4,8 @@ set; migrating one, and emptying one between tests."""
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +15,7 @@ from callgrid.config import Settings
 from callgrid.db.engine import create_engine, is_sqlite
 from callgrid.db.migrate import upgrade
 from callgrid.migrations.models import Base
-from tests.support.postgres import POSTGRES_URL, new_database, plain_dsn
+from tests.support.postgres import POSTGRES_URL, new_database, new_database_sync, plain_dsn
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -138,6 +138,16 @@ async def empty_database(backend: str, tmp_path: Path, prefix: str) -> AsyncIter
         yield sqlite_url(tmp_path / f"{prefix}.db")
         return
     async with new_database(prefix) as url:
+        yield url
+
+
+@contextmanager
+def empty_database_sync(backend: str, directory: Path, prefix: str) -> Iterator[str]:
+    """`empty_database` for synchronous fixtures (outside any event loop)."""
+    if backend == "sqlite":
+        yield sqlite_url(directory / f"{prefix}.db")
+        return
+    with new_database_sync(prefix) as url:
         yield url
 
 
