@@ -272,12 +272,12 @@ def _aware(value: datetime, field: str) -> datetime:
 
 @router.get("/{call_id}", summary="One video call", response_model=None, responses={200: {"model": VideoCallDetail}})
 async def get_video_call(call_id: str, principal: CurrentPrincipal, session: ReadSession, renderer: Rendering) -> JSONResponse:
-    return PlainJSONResponse(_detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call"))))
+    return _detail(renderer, *await service.get(session, principal, parse_id(call_id, what="video call")))
 
 
-def _detail(renderer: Renderer, call, host, product) -> dict[str, Any]:
+def _detail(renderer: Renderer, call, host, product) -> JSONResponse:
     """One call as its detail shows it: with the host's own link into the call's room."""
-    return {**renderer.call(call, host, product), "hostMeetingUrl": renderer.host_meeting_url(call, host)}
+    return PlainJSONResponse({**renderer.call(call, host, product), "hostMeetingUrl": renderer.host_meeting_url(call, host)})
 
 
 @router.patch(
@@ -310,7 +310,7 @@ async def update_video_call(
         )
     except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    return PlainJSONResponse(_detail(renderer, call, host, product))
+    return _detail(renderer, call, host, product)
 
 
 @router.patch(
@@ -324,7 +324,7 @@ async def update_video_call(
 )
 async def update_group(
     group_id: str, body: VideoCallGroupUpdate, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Title, time (`fromTime`, `timezoneName`), `duration`, days (`repeatingDays`; null: every
     day) or `endDate` of the series' occurrences on or after `fromDate`, checked for overlaps and
     written all at once like a create: occurrences on days the series keeps change in place (same
@@ -351,7 +351,7 @@ async def update_group(
         changed = await service.update_group(session, principal, series_id, change, renderer=renderer)
     except OverlapConflict as exc:
         raise _overlap_as_409(exc) from None
-    return {
+    return PlainJSONResponse({
         "_id": str(series_id),
         "groupId": str(series_id),
         "fromDate": changed.from_date.isoformat(),
@@ -360,7 +360,7 @@ async def update_group(
         "updatedCount": len(changed.moved),
         "createdCount": len(changed.created),
         "cancelledCount": len(changed.cancelled),
-    }
+    })
 
 
 @router.delete(
@@ -369,18 +369,18 @@ async def update_group(
     response_model=None,
     responses={200: {"model": GroupCancelled}},
 )
-async def cancel_group(group_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> dict[str, Any]:
+async def cancel_group(group_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> JSONResponse:
     series_id = parse_id(group_id, what="group", field="group_id")
     cancelled = await service.cancel_group(session, principal, series_id, renderer=renderer)
-    return {
+    return PlainJSONResponse({
         "_id": str(series_id),
         "groupId": str(series_id),
         "cancelledCount": len(cancelled),
         "cancelledMeetingDates": [meeting_range(call) for call in cancelled],
-    }
+    })
 
 
 @router.delete("/{call_id}", summary="Cancel one video call", response_model=None, responses={200: {"model": VideoCallDetail}})
 async def cancel_video_call(call_id: str, principal: CurrentPrincipal, session: WriteSession, renderer: Rendering) -> JSONResponse:
     call, host, product = await service.cancel(session, principal, parse_id(call_id, what="video call"), renderer=renderer)
-    return PlainJSONResponse(_detail(renderer, call, host, product))
+    return _detail(renderer, call, host, product)
