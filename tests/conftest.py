@@ -33,6 +33,7 @@ from tests.support.postgres import POSTGRES_URL, create_database, drop_database
 from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Tenant: for the tests)
 from tests.support.time import MovableClock
 
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """`--dist loadgroup` (pyproject.toml) as pytest-xdist means it: a test marked with
