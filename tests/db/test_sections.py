@@ -1,19 +1,20 @@
 """Write sections (db/sections.py) that do not end well leave no connection behind in a
 transaction: a section that refuses after its lock, and one cancelled while it waits for the
 lock. PostgreSQL's runner begins the transaction with the first advisory lock in one round
-trip and ends it itself."""
+trip and ends it itself. A guarded step writes only where its check finds nothing."""
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func, insert, select, text, update
 
 from callgrid.calls.models import Call
 from callgrid.config import Settings
-from callgrid.db.sections import advisory_lock_step, run_transaction
+from callgrid.db.base import UTCDateTime
+from callgrid.db.sections import Guarded, advisory_lock_step, run_section, run_transaction
 from callgrid.db.session import open_database
 from tests.support.databases import clean
 from tests.support.postgres import plain_dsn
@@ -113,3 +114,69 @@ async def test_sqlite_brief_writes_keep_the_wal_short_without_checkpointing_in_t
     assert grown < 1024 * 1024, f"the WAL grew by {grown} bytes"
     async with app.state.database.read() as session:
         assert (await session.execute(text("SELECT count(*) FROM calls"))).scalar_one() == 200
+
+
+_PROBES = MetaData()
+_NOTES = Table("guard_notes", _PROBES, Column("id", Integer, primary_key=True), Column("note", String(40)), Column("at", UTCDateTime()))
+_MARKS = Table("guard_marks", _PROBES, Column("id", Integer, primary_key=True), Column("note_id", Integer))
+_FIND = select(_NOTES.c.id, _NOTES.c.note, _NOTES.c.at).where(_NOTES.c.note == bindparam("note")).order_by(_NOTES.c.id)
+_INSERT_NOTES, _INSERT_MARKS = insert(_NOTES), insert(_MARKS)
+_RENAME = update(_NOTES).where(_NOTES.c.id == bindparam("target")).values(note=bindparam("renamed"))
+AT = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def guarded(note: str, writes, *, locked: bool = False):
+    """Write `writes` unless a note `note` exists; return what the check found."""
+    if locked:
+        yield advisory_lock_step(KEY)
+    found = yield Guarded((_FIND, {"note": note}), writes)
+    return found
+
+
+async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backend, fresh_database_url):
+    """A `Guarded` step (the booking's check and inserts: one statement on PostgreSQL) makes
+    its writes, several rows into two tables, only when its check finds no row, and answers
+    the check's rows as their columns' types read them. With a write that is not a plain
+    insert, PostgreSQL runs the check and the writes one by one, to the same effect."""
+    database = open_database(Settings(database_url=fresh_database_url, database_pool_size=2))
+    engine = database.write_engine
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_PROBES.create_all)
+
+        async def table(which: Table) -> list[tuple]:
+            async with engine.connect() as connection:
+                return [tuple(row) for row in (await connection.execute(select(which).order_by(which.c.id))).all()]
+
+        notes = [{"id": 1, "note": "a", "at": AT}, {"id": 2, "note": "b", "at": AT + timedelta(hours=1)}]
+        made = [(_INSERT_NOTES, notes), (_INSERT_MARKS, [{"id": 10, "note_id": 1}]), (_INSERT_MARKS, [])]
+        locked = backend == "postgresql"  # the first step, with the BEGIN: as a booking's
+        assert await run_transaction(engine, guarded("a", made, locked=locked)) == []
+        assert await table(_NOTES) == [(1, "a", AT), (2, "b", AT + timedelta(hours=1))]
+        assert await table(_MARKS) == [(10, 1)]
+
+        refused = [(_INSERT_NOTES, [{"id": 3, "note": "c", "at": AT}]), (_INSERT_MARKS, [{"id": 11, "note_id": 3}])]
+        assert await run_transaction(engine, guarded("b", refused)) == [(2, "b", AT + timedelta(hours=1))]
+        assert await run_transaction(engine, guarded("b", refused, locked=locked)) == [(2, "b", AT + timedelta(hours=1))]
+        assert [row[0] for row in await table(_NOTES)] == [1, 2]
+        assert await table(_MARKS) == [(10, 1)]
+
+        mixed = [(_RENAME, {"target": 1, "renamed": "z"}), (_INSERT_MARKS, [{"id": 12, "note_id": 1}])]
+        assert await run_transaction(engine, guarded("b", mixed)) == [(2, "b", AT + timedelta(hours=1))]
+        assert await table(_NOTES) == [(1, "a", AT), (2, "b", AT + timedelta(hours=1))]
+        assert await run_transaction(engine, guarded("c", mixed)) == []
+        assert [row[1] for row in await table(_NOTES)] == ["z", "b"]
+        assert await table(_MARKS) == [(10, 1), (12, 1)]
+
+        # Inside a session's transaction (an appointment's booking), statement by statement.
+        async with database.write() as session:
+            await session.connection()  # begun: the section runs in its transaction
+            assert session.in_transaction()
+            assert await run_section(session, guarded("z", [(_INSERT_MARKS, [{"id": 13, "note_id": 1}])])) == [
+                (1, "z", AT)
+            ]
+            assert await run_section(session, guarded("y", [(_INSERT_MARKS, [{"id": 14, "note_id": 2}])])) == []
+            await session.commit()
+        assert await table(_MARKS) == [(10, 1), (12, 1), (14, 2)]
+    finally:
+        await database.dispose()

@@ -34,7 +34,7 @@ from callgrid.calls.models import Call, Series, StoredStatus
 from callgrid.calls.status import CallStatus, call_status
 from callgrid.db.base import new_id
 from callgrid.db.errors import is_exclusion_violation
-from callgrid.db.sections import Section, Step, run_section
+from callgrid.db.sections import Guarded, Section, Step, run_section
 from callgrid.errors import BadRequest, Conflict, NotFound
 from callgrid.scheduling import Frequency, Interval, Schedule, ScheduleError, expand, find_overlaps
 
@@ -158,22 +158,20 @@ _INSERT_CALLS = insert(_CALLS)
 
 
 def _booking(dialect: str, plan: CallPlan, scheduled: Scheduled, extra: Sequence[Step], now: datetime) -> Section[None]:
-    """The write section of a booking: the host's lock, the exact check, the inserts, `extra`
-    (the outbox rows)."""
-    if plan.host_id is not None:
-        lock = lock_host_calendar_step(dialect, plan.host_id)
-        if lock is not None:
-            yield lock
-        if not plan.allow_overlap:
-            rows = yield overlap_step(dialect, plan.host_id, plan.intervals, now=now)
-            report = report_from_rows(plan.intervals, rows)
-            if report.overlaps:
-                raise OverlapConflict(report)
-    if scheduled.series_row is not None:
-        yield _INSERT_SERIES, [scheduled.series_row]
-    yield _INSERT_CALLS, scheduled.call_rows
-    for step in extra:
-        yield step
+    """The write section of a booking: the host's lock, then the writes (the inserts, `extra`:
+    the outbox rows), guarded by the exact check unless the plan allows overlap."""
+    writes = [*([(_INSERT_SERIES, [scheduled.series_row])] if scheduled.series_row is not None else ()),
+              (_INSERT_CALLS, scheduled.call_rows), *extra]
+    lock = lock_host_calendar_step(dialect, plan.host_id) if plan.host_id is not None else None
+    if lock is not None:
+        yield lock
+    if plan.host_id is None or plan.allow_overlap:
+        for step in writes:
+            yield step
+        return
+    rows = yield Guarded(overlap_step(dialect, plan.host_id, plan.intervals, now=now), writes)
+    if rows:  # nothing was written
+        raise OverlapConflict(report_from_rows(plan.intervals, rows))
 
 
 async def schedule_calls(

@@ -4,7 +4,9 @@ database allows.
 A section is a generator that yields `(statement, parameters)` and receives each statement's
 rows (a list of tuples; empty for writes); what it returns is the section's result, and what
 it raises aborts the transaction. It holds only the decision (conflict check, inserts,
-outbox rows): everything else is done before it.
+outbox rows): everything else is done before it. A `Guarded` step is a check and the writes
+it lets through, made only when the check finds no row: on PostgreSQL one statement, one
+round trip less while the host's lock is held.
 
 - SQLite: the whole section (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs in one go on
   a connection of its own in the event loop's thread when the write lock is free at once
@@ -30,6 +32,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
@@ -44,7 +47,20 @@ from callgrid.db.loop_connections import loop_reader, loop_writer
 T = TypeVar("T")
 
 Parameters = dict[str, Any] | Sequence[dict[str, Any]] | None
-Step = tuple[Executable, Parameters]
+Statement = tuple[Executable, Parameters]
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """A check and the writes it guards: the writes are made only when the check finds no row.
+    The step's rows are the check's; a section that gets rows back must refuse (raise), since
+    nothing was written."""
+
+    check: Statement
+    writes: Sequence[Statement]
+
+
+Step = Statement | Guarded
 Section = Generator[Step, list[tuple], T]
 
 
@@ -62,16 +78,26 @@ async def run_section(session: AsyncSession, section: Section[T], *, after_commi
     rows: list[tuple] | None = None
     try:
         while True:
-            statement, parameters = section.send(rows)
-            result = await session.execute(statement, parameters)
-            try:
-                rows = [tuple(row) for row in result.all()]
-            except ResourceClosedError:  # a write: no rows
-                rows = []
+            step = section.send(rows)
+            if isinstance(step, Guarded):
+                rows = await _session_rows(session, step.check)
+                if not rows:
+                    for write in step.writes:
+                        await _session_rows(session, write)
+            else:
+                rows = await _session_rows(session, step)
     except StopIteration as stop:
         if after_commit is not None:
             _after_session_commit(session, after_commit)
         return stop.value
+
+
+async def _session_rows(session: AsyncSession, step: Statement) -> list[tuple]:
+    result = await session.execute(*step)
+    try:
+        return [tuple(row) for row in result.all()]
+    except ResourceClosedError:  # a write: no rows
+        return []
 
 
 async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
@@ -109,14 +135,14 @@ async def _run_on_loop_writer(writer, dialect: Dialect, section: Section[T]) -> 
     try:
         while True:
             try:
-                statement, parameters = section.send(rows)
+                step = section.send(rows)
             except StopIteration as stop:
                 connection.execute("COMMIT")
                 writer.committed()
                 return stop.value
             if time.perf_counter() > until:
                 break
-            rows = _execute(connection, dialect, statement, parameters)
+            rows = _execute_step(connection, dialect, step)
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
@@ -124,7 +150,7 @@ async def _run_on_loop_writer(writer, dialect: Dialect, section: Section[T]) -> 
     # The rest on a thread, the transaction held: the writer's next sections wait for it to
     # end there, even if this request is cancelled meanwhile.
     try:
-        rest = asyncio.get_running_loop().run_in_executor(None, _run_begun, connection, dialect, section, (statement, parameters))
+        rest = asyncio.get_running_loop().run_in_executor(None, _run_begun, connection, dialect, section, step)
     except BaseException:  # no thread to go on on (the process is stopping)
         connection.execute("ROLLBACK")
         raise
@@ -227,7 +253,7 @@ async def _asyncpg_transaction(driver, dialect: Dialect, section: Section[T]) ->
     begun = False
     while True:
         try:
-            statement, parameters = section.send(rows)
+            step = section.send(rows)
         except StopIteration as stop:
             if begun:
                 await _insert_together(driver, inserts)
@@ -235,19 +261,50 @@ async def _asyncpg_transaction(driver, dialect: Dialect, section: Section[T]) ->
             return stop.value
         if not begun:
             begun = True
-            if statement is _ADVISORY_LOCK:
+            if not isinstance(step, Guarded) and step[0] is _ADVISORY_LOCK:
                 # A simple query of two statements: the key is an int, written as a literal.
-                await driver.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(parameters['key'])})")
+                await driver.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(step[1]['key'])})")
                 rows = []
                 continue
             await driver.execute("BEGIN")
-        deferred = _plain_insert(statement, dialect, parameters)
+        if isinstance(step, Guarded):
+            await _insert_together(driver, inserts)
+            rows = await _guarded_asyncpg(driver, dialect, step)
+            continue
+        deferred = _plain_insert(*step, dialect)
         if deferred is not None:
             inserts.append(deferred)
             rows = []
             continue
         await _insert_together(driver, inserts)
+        rows = await _execute_asyncpg(driver, dialect, *step)
+
+
+async def _guarded_asyncpg(driver, dialect: Dialect, step: Guarded) -> list[tuple]:
+    """The check and its plain inserts as one statement: the check a WITH query, each insert
+    a data-modifying WITH that selects its VALUES only where the check found nothing (all of it
+    sees one snapshot, so the inserts cannot change what the check sees). Other writes: the
+    check, then the writes, one by one."""
+    statement, parameters = step.check
+    check = _compile(statement, dialect, None)
+    writes = [write for write in step.writes if not _writes_nothing(write[1])]
+    if not writes:
+        return await _execute_asyncpg(driver, dialect, statement, parameters)
+    inserts = [_plain_insert(*write, dialect) for write in writes]
+    width = len(check.names) + sum(len(values) * len(values[0]) for _, values in filter(None, inserts))
+    if not check.results or None in inserts or width > _MAX_PARAMETERS:
         rows = await _execute_asyncpg(driver, dialect, statement, parameters)
+        if not rows:
+            for write in writes:
+                await _execute_asyncpg(driver, dialect, *write)
+        return rows
+    sql = _guarded_sql(check, tuple((compiled, len(values)) for compiled, values in inserts))
+    values = (value for _, rows in inserts for row in rows for value in row)
+    return [check.row(tuple(record)) for record in await driver.fetch(sql, *check.parameters(parameters or {}), *values)]
+
+
+def _writes_nothing(parameters: Parameters) -> bool:
+    return parameters is not None and not isinstance(parameters, dict) and len(parameters) == 0
 
 
 def asyncpg_errors() -> type[Exception]:
@@ -282,7 +339,7 @@ async def _execute_asyncpg(driver, dialect: Dialect, statement: Executable, para
 _MAX_PARAMETERS = 32_767  # PostgreSQL's protocol
 
 
-def _plain_insert(statement: Executable, dialect: Dialect, parameters: Parameters) -> tuple["_Compiled", list[tuple]] | None:
+def _plain_insert(statement: Executable, parameters: Parameters, dialect: Dialect) -> tuple["_Compiled", list[tuple]] | None:
     if not getattr(statement, "is_insert", False) or getattr(statement, "select", None) is not None or not parameters:
         return None
     given = [parameters] if isinstance(parameters, dict) else list(parameters)
@@ -311,23 +368,47 @@ async def _insert_together(driver, inserts: list[tuple["_Compiled", list[tuple]]
 _TOGETHER: dict[tuple, str] = {}
 
 
-def _together_sql(shape: tuple[tuple["_Compiled", int], ...]) -> str:
-    key = tuple((compiled.sql, count) for compiled, count in shape)
+def _cached_sql(key: tuple, make: Callable[[], str]) -> str:
     sql = _TOGETHER.get(key)
     if sql is None:
-        parts, offset = [], 0
-        for compiled, count in shape:
-            groups = []
-            for _ in range(count):
-                groups.append(re.sub(r"\$(\d+)", lambda m, o=offset: f"${int(m.group(1)) + o}", compiled.values_group))
-                offset += len(compiled.names)
-            parts.append(f"{compiled.sql[:compiled.values_at]}{', '.join(groups)}")
-        ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
-        sql = f"WITH {ctes} {parts[-1]}" if ctes else parts[-1]
         if len(_TOGETHER) > 1024:
             _TOGETHER.clear()
-        _TOGETHER[key] = sql
+        sql = _TOGETHER[key] = make()
     return sql
+
+
+def _values_groups(compiled: "_Compiled", count: int, offset: int) -> str:
+    """`count` of the insert's VALUES groups, their parameters numbered from `offset` + 1."""
+    groups = []
+    for _ in range(count):
+        groups.append(re.sub(r"\$(\d+)", lambda m, o=offset: f"${int(m.group(1)) + o}", compiled.values_group))
+        offset += len(compiled.names)
+    return ", ".join(groups)
+
+
+def _together_sql(shape: tuple[tuple["_Compiled", int], ...]) -> str:
+    def make() -> str:
+        parts, offset = [], 0
+        for compiled, count in shape:
+            parts.append(f"{compiled.sql[:compiled.values_at]}{_values_groups(compiled, count, offset)}")
+            offset += count * len(compiled.names)
+        ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
+        return f"WITH {ctes} {parts[-1]}" if ctes else parts[-1]
+
+    return _cached_sql(("together", *((compiled.sql, count) for compiled, count in shape)), make)
+
+
+def _guarded_sql(check: "_Compiled", shape: tuple[tuple["_Compiled", int], ...]) -> str:
+    def make() -> str:
+        parts, offset = [], len(check.names)
+        for i, (compiled, count) in enumerate(shape):
+            into = compiled.sql[: compiled.values_at - len("VALUES ")]
+            groups = _values_groups(compiled, count, offset)
+            parts.append(f"w{i} AS ({into}SELECT * FROM (VALUES {groups}) AS v WHERE NOT EXISTS (SELECT FROM g))")
+            offset += count * len(compiled.names)
+        return f"WITH g AS ({check.sql}), {', '.join(parts)} SELECT * FROM g"
+
+    return _cached_sql(("guarded", check.sql, *((compiled.sql, count) for compiled, count in shape)), make)
 
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
@@ -342,14 +423,14 @@ def _run_begun(connection, dialect: Dialect, section: Section[T], pending: Step 
         rows: list[tuple] | None = None
         while True:
             if pending is not None:
-                (statement, parameters), pending = pending, None
+                step, pending = pending, None
             else:
                 try:
-                    statement, parameters = section.send(rows)
+                    step = section.send(rows)
                 except StopIteration as stop:
                     connection.execute("COMMIT")
                     return stop.value
-            rows = _execute(connection, dialect, statement, parameters)
+            rows = _execute_step(connection, dialect, step)
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
@@ -409,6 +490,16 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | No
     if found is None or found[0] is not statement:
         found = compiled[key] = (statement, _Compiled(statement, dialect, keys))
     return found[1]
+
+
+def _execute_step(connection, dialect: Dialect, step: Step) -> list[tuple]:
+    if isinstance(step, Guarded):
+        rows = _execute(connection, dialect, *step.check)
+        if not rows:
+            for write in step.writes:
+                _execute(connection, dialect, *write)
+        return rows
+    return _execute(connection, dialect, *step)
 
 
 def _execute(connection, dialect: Dialect, statement: Executable, parameters: Parameters) -> list[tuple]:
