@@ -16,7 +16,7 @@ from callgrid.config import Settings
 from callgrid.db.base import UTCDateTime
 from callgrid.db.sections import Guarded, advisory_lock_step, run_section, run_transaction
 from callgrid.db.session import open_database
-from tests.support.databases import clean
+from tests.support.databases import clean, migrate
 from tests.support.postgres import plain_dsn
 
 KEY = 424242
@@ -123,21 +123,26 @@ _FIND = select(_NOTES.c.id, _NOTES.c.note, _NOTES.c.at).where(_NOTES.c.note == b
 _INSERT_NOTES, _INSERT_MARKS = insert(_NOTES), insert(_MARKS)
 _RENAME = update(_NOTES).where(_NOTES.c.id == bindparam("target")).values(note=bindparam("renamed"))
 AT = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+WAITERS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted"
 
 
-def guarded(note: str, writes, *, locked: bool = False):
+def guarded(note: str, writes, *, locked: bool = False, last: bool = False):
     """Write `writes` unless a note `note` exists; return what the check found."""
     if locked:
         yield advisory_lock_step(KEY)
-    found = yield Guarded((_FIND, {"note": note}), writes)
+    found = yield Guarded((_FIND, {"note": note}), writes, last=last)
     return found
 
 
-async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backend, fresh_database_url):
-    """A `Guarded` step (the booking's check and inserts: one statement on PostgreSQL) makes
-    its writes, several rows into two tables, only when its check finds no row, and answers
-    the check's rows as their columns' types read them. With a write that is not a plain
-    insert, PostgreSQL runs the check and the writes one by one, to the same effect."""
+@pytest.mark.parametrize("last", [False, True], ids=["then-commit", "last"])
+async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backend, fresh_database_url, last):
+    """A `Guarded` step (the booking's check and inserts: one statement on PostgreSQL; with
+    the lock before it and nothing after it, one call of `callgrid_locked_rows`, the commit
+    included) makes its writes, several rows into two tables, only when its check finds no
+    row, and answers the check's rows as their columns' types read them. With a write that is
+    not a plain insert, PostgreSQL runs the check and the writes one by one, to the same
+    effect."""
+    await migrate(fresh_database_url)  # the function the one call calls
     database = open_database(Settings(database_url=fresh_database_url, database_pool_size=2))
     engine = database.write_engine
     try:
@@ -148,23 +153,27 @@ async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backen
             async with engine.connect() as connection:
                 return [tuple(row) for row in (await connection.execute(select(which).order_by(which.c.id))).all()]
 
-        notes = [{"id": 1, "note": "a", "at": AT}, {"id": 2, "note": "b", "at": AT + timedelta(hours=1)}]
-        made = [(_INSERT_NOTES, notes), (_INSERT_MARKS, [{"id": 10, "note_id": 1}]), (_INSERT_MARKS, [])]
         locked = backend == "postgresql"  # the first step, with the BEGIN: as a booking's
-        assert await run_transaction(engine, guarded("a", made, locked=locked)) == []
-        assert await table(_NOTES) == [(1, "a", AT), (2, "b", AT + timedelta(hours=1))]
+        notes = [{"id": 1, "note": "a'; --", "at": AT}, {"id": 2, "note": "b", "at": AT + timedelta(hours=1)}]
+        made = [(_INSERT_NOTES, notes), (_INSERT_MARKS, [{"id": 10, "note_id": 1}]), (_INSERT_MARKS, [])]
+        assert await run_transaction(engine, guarded("a", made, locked=locked, last=last)) == []
+        assert await table(_NOTES) == [(1, "a'; --", AT), (2, "b", AT + timedelta(hours=1))]
         assert await table(_MARKS) == [(10, 1)]
 
         refused = [(_INSERT_NOTES, [{"id": 3, "note": "c", "at": AT}]), (_INSERT_MARKS, [{"id": 11, "note_id": 3}])]
-        assert await run_transaction(engine, guarded("b", refused)) == [(2, "b", AT + timedelta(hours=1))]
-        assert await run_transaction(engine, guarded("b", refused, locked=locked)) == [(2, "b", AT + timedelta(hours=1))]
+        assert await run_transaction(engine, guarded("b", refused, last=last)) == [(2, "b", AT + timedelta(hours=1))]
+        assert await run_transaction(engine, guarded("b", refused, locked=locked, last=last)) == [
+            (2, "b", AT + timedelta(hours=1))
+        ]
         assert [row[0] for row in await table(_NOTES)] == [1, 2]
         assert await table(_MARKS) == [(10, 1)]
 
         mixed = [(_RENAME, {"target": 1, "renamed": "z"}), (_INSERT_MARKS, [{"id": 12, "note_id": 1}])]
-        assert await run_transaction(engine, guarded("b", mixed)) == [(2, "b", AT + timedelta(hours=1))]
-        assert await table(_NOTES) == [(1, "a", AT), (2, "b", AT + timedelta(hours=1))]
-        assert await run_transaction(engine, guarded("c", mixed)) == []
+        assert await run_transaction(engine, guarded("b", mixed, locked=locked, last=last)) == [
+            (2, "b", AT + timedelta(hours=1))
+        ]
+        assert [row[1] for row in await table(_NOTES)] == ["a'; --", "b"]
+        assert await run_transaction(engine, guarded("c", mixed, locked=locked, last=last)) == []
         assert [row[1] for row in await table(_NOTES)] == ["z", "b"]
         assert await table(_MARKS) == [(10, 1), (12, 1)]
 
@@ -172,11 +181,39 @@ async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backen
         async with database.write() as session:
             await session.connection()  # begun: the section runs in its transaction
             assert session.in_transaction()
-            assert await run_section(session, guarded("z", [(_INSERT_MARKS, [{"id": 13, "note_id": 1}])])) == [
+            assert await run_section(session, guarded("z", [(_INSERT_MARKS, [{"id": 13, "note_id": 1}])], last=last)) == [
                 (1, "z", AT)
             ]
-            assert await run_section(session, guarded("y", [(_INSERT_MARKS, [{"id": 14, "note_id": 2}])])) == []
+            assert await run_section(session, guarded("y", [(_INSERT_MARKS, [{"id": 14, "note_id": 2}])], last=last)) == []
             await session.commit()
         assert await table(_MARKS) == [(10, 1), (12, 1), (14, 2)]
+
+        if backend != "postgresql":
+            return
+        # Cancelled while it waits for the lock: nothing written, no lock or transaction left.
+        other = await asyncpg.connect(plain_dsn(fresh_database_url))
+        try:
+            await other.execute(f"BEGIN; SELECT pg_advisory_xact_lock({KEY})")
+            waiting = asyncio.create_task(
+                run_transaction(engine, guarded("q", [(_INSERT_MARKS, [{"id": 15, "note_id": 2}])], locked=True, last=last))
+            )
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            # asyncpg asks the server to cancel the statement: once it has, the lock is given up.
+            for _ in range(100):
+                if not await other.fetchval(WAITERS, KEY):
+                    break
+                await asyncio.sleep(0.05)
+            assert not await other.fetchval(WAITERS, KEY), "the cancelled call still waits for the lock"
+            await other.execute("COMMIT")
+        finally:
+            await other.close()
+        assert await lock_holders(fresh_database_url) == 0
+        for index in range(3):  # the pool's connections are usable and outside any transaction
+            assert await run_transaction(engine, guarded("p", [(_INSERT_MARKS, [{"id": 20 + index, "note_id": 2}])], locked=True, last=last)) == []
+        assert [row[0] for row in await table(_MARKS)] == [10, 12, 14, 20, 21, 22]
     finally:
         await database.dispose()

@@ -169,7 +169,7 @@ def _booking(dialect: str, plan: CallPlan, scheduled: Scheduled, extra: Sequence
         for step in writes:
             yield step
         return
-    rows = yield Guarded(overlap_step(dialect, plan.host_id, plan.intervals, now=now), writes)
+    rows = yield Guarded(overlap_step(dialect, plan.host_id, plan.intervals, now=now), writes, last=True)
     if rows:  # nothing was written
         raise OverlapConflict(report_from_rows(plan.intervals, rows))
 

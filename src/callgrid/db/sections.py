@@ -27,13 +27,18 @@ by the column types' own bind processors, so a row written here is the row the O
 """
 
 import asyncio
+import json
 import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
+from decimal import Decimal
 from typing import Any, TypeVar
+from uuid import UUID
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Dialect
@@ -58,6 +63,11 @@ class Guarded:
 
     check: Statement
     writes: Sequence[Statement]
+    # Nothing follows it in its section. On PostgreSQL, when it comes right after the section's
+    # advisory lock, the lock, the check, the writes and the commit are then one call
+    # (`callgrid_locked_rows`): the lock is held for the database's own time, not across round
+    # trips and the event loop's latency between them.
+    last: bool = False
 
 
 Step = Statement | Guarded
@@ -225,15 +235,19 @@ def advisory_lock_step(key: int) -> Step:
 async def _run_on_asyncpg(engine, section: Section[T]) -> T:
     """The section in a transaction of its own on asyncpg's connection: each statement one
     round trip, without the session and engine layers around each; the `BEGIN` with a first
-    advisory lock, the section's plain inserts together (`_insert_together`)."""
+    advisory lock, the section's plain inserts together (`_insert_together`); a first advisory
+    lock and a last `Guarded` step in one call (`_locked_call`)."""
     pooled = await engine.raw_connection()
     driver = pooled.driver_connection
+    run = _AsyncpgSection(driver, engine.dialect, section)
     try:
         try:
-            return await _asyncpg_transaction(driver, engine.dialect, section)
+            return await run.transaction()
         except BaseException:
             # The section refused (a conflict), failed or was cancelled, maybe with a statement
             # still in flight: rolled back, or else the connection is never handed out again.
+            if run.ended:
+                raise  # one call, committed or rolled back by the database: nothing is open
             try:
                 await driver.execute("ROLLBACK")
             except BaseException:
@@ -247,37 +261,68 @@ async def _run_on_asyncpg(engine, section: Section[T]) -> T:
         await greenlet_spawn(pooled.close)
 
 
-async def _asyncpg_transaction(driver, dialect: Dialect, section: Section[T]) -> T:
-    rows: list[tuple] | None = None
-    inserts: list[tuple[_Compiled, list[tuple]]] = []
-    begun = False
-    while True:
-        try:
-            step = section.send(rows)
-        except StopIteration as stop:
-            if begun:
+class _AsyncpgSection:
+    def __init__(self, driver, dialect: Dialect, section: Section[T]):
+        self.driver, self.dialect, self.section = driver, dialect, section
+        self.ended = False  # the section's one call has returned: no transaction is open
+
+    async def transaction(self) -> T:
+        driver, dialect, section = self.driver, self.dialect, self.section
+        rows: list[tuple] | None = None
+        inserts: list[tuple[_Compiled, list[tuple]]] = []
+        begun = False
+        pending: Step | None = None
+        while True:
+            if pending is not None:
+                step, pending = pending, None
+            else:
+                try:
+                    step = section.send(rows)
+                except StopIteration as stop:
+                    if begun:
+                        await _insert_together(driver, inserts)
+                        await driver.execute("COMMIT")
+                    return stop.value
+            if not begun:
+                begun = True
+                if not isinstance(step, Guarded) and step[0] is _ADVISORY_LOCK:
+                    # A simple query of two statements: the key is an int, written as a literal.
+                    begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(step[1]['key'])})"
+                    try:
+                        following = section.send([])
+                    except StopIteration as stop:
+                        await driver.execute(f"{begin}; COMMIT")
+                        return stop.value
+                    if isinstance(following, Guarded) and following.last:
+                        call = _locked_call(dialect, int(step[1]["key"]), following)
+                        if call is not None:
+                            return await self._one_call(*call)
+                    await driver.execute(begin)
+                    pending = following
+                    continue
+                await driver.execute("BEGIN")
+            if isinstance(step, Guarded):
                 await _insert_together(driver, inserts)
-                await driver.execute("COMMIT")
-            return stop.value
-        if not begun:
-            begun = True
-            if not isinstance(step, Guarded) and step[0] is _ADVISORY_LOCK:
-                # A simple query of two statements: the key is an int, written as a literal.
-                await driver.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(step[1]['key'])})")
+                rows = await _guarded_asyncpg(driver, dialect, step)
+                continue
+            deferred = _plain_insert(*step, dialect)
+            if deferred is not None:
+                inserts.append(deferred)
                 rows = []
                 continue
-            await driver.execute("BEGIN")
-        if isinstance(step, Guarded):
             await _insert_together(driver, inserts)
-            rows = await _guarded_asyncpg(driver, dialect, step)
-            continue
-        deferred = _plain_insert(*step, dialect)
-        if deferred is not None:
-            inserts.append(deferred)
-            rows = []
-            continue
-        await _insert_together(driver, inserts)
-        rows = await _execute_asyncpg(driver, dialect, *step)
+            rows = await _execute_asyncpg(driver, dialect, *step)
+
+    async def _one_call(self, sql: str, check: "_Compiled", args: str) -> T:
+        """The lock, the check, the writes, the commit: one statement outside a transaction
+        (its own, ended by the database when it returns)."""
+        records = await self.driver.fetch(sql, args)
+        self.ended = True
+        try:
+            self.section.send([check.row(tuple(record)) for record in records])
+        except StopIteration as stop:
+            return stop.value
+        raise RuntimeError("a section went on after its last step, a Guarded one: its transaction has ended")
 
 
 async def _guarded_asyncpg(driver, dialect: Dialect, step: Guarded) -> list[tuple]:
@@ -409,6 +454,102 @@ def _guarded_sql(check: "_Compiled", shape: tuple[tuple["_Compiled", int], ...])
         return f"WITH g AS ({check.sql}), {', '.join(parts)} SELECT * FROM g"
 
     return _cached_sql(("guarded", check.sql, *((compiled.sql, count) for compiled, count in shape)), make)
+
+
+# Past this many values the statement's reads of its JSON argument cost more than the round
+# trips they save (a year-long daily series, some 9,000 values: seconds instead of milliseconds).
+_LOCKED_VALUES = 1_000
+
+
+def _locked_call(dialect: Dialect, key: int, step: Guarded) -> tuple[str, "_Compiled", str] | None:
+    """`step` as one call of `callgrid_locked_rows` (a migration's function): its statement
+    (`_guarded_sql`) reads each parameter from the call's one JSON argument, cast to its type
+    as asyncpg's own placeholders are, and its check's rows come back as the check's columns'
+    types. None where it cannot be: a write that is not a plain insert, a value with no text
+    form here."""
+    statement, parameters = step.check
+    check = _compile(statement, dialect, None)
+    writes = [write for write in step.writes if not _writes_nothing(write[1])]
+    inserts = [_plain_insert(*write, dialect) for write in writes]
+    if not check.results or not inserts or None in inserts:
+        return None
+    sql = _guarded_sql(check, tuple((compiled, len(values)) for compiled, values in inserts))
+    values = [*check.parameters(parameters or {}), *(value for _, rows in inserts for row in rows for value in row)]
+    if len(values) > _LOCKED_VALUES:
+        return None
+    texts = [_text_form(value) for value in values]
+    if any(text is _NO_TEXT for text in texts):
+        return None
+    call = _cached_sql(("locked", sql, *_column_types(statement, dialect)), lambda: _locked_sql(sql, statement, dialect))
+    if call is None:
+        return None
+    return call, check, json.dumps([key, *texts])
+
+
+def _column_types(statement: Executable, dialect: Dialect) -> tuple[str, ...]:
+    return tuple(column.type.compile(dialect=dialect) for column in statement.selected_columns)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)(::)?")
+
+
+def _locked_sql(guarded: str, statement: Executable, dialect: Dialect) -> str | None:
+    if not all(cast for _, cast in _PLACEHOLDER.findall(guarded)):
+        return None  # a placeholder without its type: its text would stay text
+    # $n -> the n-th of the JSON array (its 0th is the lock's key), then the cast already there.
+    inner = _PLACEHOLDER.sub(lambda m: f"($1->>{int(m.group(1))})::", guarded)
+    types = _column_types(statement, dialect)
+    head, _, _ = inner.rpartition(" SELECT * FROM g")
+    names = [f"c{i}" for i in range(len(types))]
+    inner = f"{head} SELECT {', '.join(f'g.{_quoted(dialect, column.name)}::{kind}' for column, kind in zip(statement.selected_columns, types))} FROM g"
+    columns = ", ".join(f"{name} {kind}" for name, kind in zip(names, types))
+    return (
+        "SELECT * FROM callgrid_locked_rows(($1::jsonb->>0)::bigint, "
+        f"{_string_literal(inner)}, $1::jsonb) AS locked({columns})"
+    )
+
+
+def _quoted(dialect: Dialect, name: str) -> str:
+    return dialect.identifier_preparer.quote(name)
+
+
+def _string_literal(sql: str) -> str:
+    """Our own statement's text (no value is ever in it) as a dollar-quoted constant."""
+    tag = "$callgrid$"
+    if tag in sql:
+        raise ValueError("the statement holds the quoting tag")
+    return f"{tag}{sql}{tag}"
+
+
+_NO_TEXT = object()
+
+
+def _text_form(value: Any) -> Any:
+    """A value as the JSON the statement casts back to its type: PostgreSQL's text form of it
+    (arrays as array literals), JSON's own for null, booleans and numbers."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat() if value.tzinfo is not None else _NO_TEXT
+    if isinstance(value, (UUID, Decimal, date, dt_time)):
+        return str(value) if not isinstance(value, (date, dt_time)) else value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            text = _text_form(item)
+            if text is _NO_TEXT or isinstance(item, (list, tuple)):
+                return _NO_TEXT
+            if text is None:
+                items.append("NULL")
+            else:
+                text = str(text).lower() if isinstance(text, bool) else str(text)
+                items.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        return "{" + ",".join(items) + "}"
+    return _NO_TEXT
 
 
 def _run_sqlite(connection, dialect: Dialect, section: Section[T]) -> T:
