@@ -316,7 +316,11 @@ class _AsyncpgSection:
     async def _one_call(self, sql: str, check: "_Compiled", args: str) -> T:
         """The lock, the check, the writes, the commit: one statement outside a transaction
         (its own, ended by the database when it returns)."""
-        records = await self.driver.fetch(sql, args)
+        try:
+            records = await self.driver.fetch(sql, args)
+        except asyncpg_errors():
+            self.ended = True  # refused by the database, which rolled its transaction back
+            raise
         self.ended = True
         try:
             self.section.send([check.row(tuple(record)) for record in records])
@@ -480,7 +484,7 @@ def _locked_call(dialect: Dialect, key: int, step: Guarded) -> tuple[str, "_Comp
     texts = [_text_form(value) for value in values]
     if any(text is _NO_TEXT for text in texts):
         return None
-    call = _cached_sql(("locked", sql, *_column_types(statement, dialect)), lambda: _locked_sql(sql, statement, dialect))
+    call = _cached_sql(("locked", sql), lambda: _locked_sql(sql, statement, dialect))  # sql: the check's too
     if call is None:
         return None
     return call, check, json.dumps([key, *texts])
