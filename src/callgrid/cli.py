@@ -3,6 +3,7 @@ import json
 import logging
 import os
 import socket
+import sys
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -12,17 +13,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from callgrid import onboarding
 from callgrid.config import Settings, get_settings
 from callgrid.db.encrypted import load_keyring, reseal
 from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.db.failures import DatabaseUnusable, check_connection, check_url, explain, mask_url
-from callgrid.db.migrate import migration_problem, upgrade
-from callgrid.db.session import write_session
-from callgrid.errors import CallgridError
 from callgrid.observability.logs import configure_logging, fail, logging_config
-from callgrid.tenancy import repository as tenancy_repository
 from callgrid.tenancy.models import KeyRole
+
+# What the commands use once the database answers (onboarding, sessions and errors import
+# FastAPI; migrations import Alembic) is imported there, not here: `--version`, `--help` and a
+# database that cannot be used (one line, exit 2) do without them.
 
 app = typer.Typer(help="Callgrid: schedule and run video calls.", no_args_is_help=True)
 orgs = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
@@ -96,6 +96,9 @@ async def _with_session(work, *, migrate: bool = True):
     engine = _engine(settings)
     try:
         await check_connection(engine, settings.database_url)
+        from callgrid.db.migrate import upgrade
+        from callgrid.db.session import write_session
+
         if migrate:
             await upgrade(engine)
         await load_keyring(settings, engine)
@@ -112,8 +115,12 @@ def _run(work):
         return asyncio.run(_with_session(work))
     except DatabaseUnusable as exc:
         raise _exit(str(exc)) from None
-    except CallgridError as exc:
-        raise _exit(f"error: {exc.detail}") from None
+    except Exception as exc:
+        # A CallgridError; never one when callgrid.errors was not even imported.
+        errors = sys.modules.get("callgrid.errors")
+        if errors is not None and isinstance(exc, errors.CallgridError):
+            raise _exit(f"error: {exc.detail}") from None
+        raise
 
 
 def _listening_url(host: str, port: int) -> str:
@@ -162,6 +169,9 @@ def serve(
     configure_logging(log_level.value, settings.log_format)
 
     async def first_start(session):
+        from callgrid import onboarding
+        from callgrid.tenancy import repository as tenancy_repository
+
         await _seal_plaintext(session)
         if await tenancy_repository.count_organizations(session) == 0:
             return await onboarding.create_organization_with_owner(session, "Default")
@@ -213,8 +223,6 @@ def worker(
 
     from sqlalchemy.engine import make_url
 
-    from callgrid.webhooks.worker import run_standalone
-
     settings = _settings()
     if concurrency is not None:
         settings = settings.model_copy(update={"webhook_concurrency": concurrency})
@@ -233,6 +241,8 @@ def worker(
         engine = _engine(settings)
         try:
             await check_connection(engine, settings.database_url)
+            from callgrid.db.migrate import migration_problem
+
             async with engine.connect() as connection:
                 problem = await migration_problem(connection)
         finally:
@@ -242,6 +252,8 @@ def worker(
 
     async def main() -> None:
         await ready()
+        from callgrid.webhooks.worker import run_standalone
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -263,6 +275,8 @@ def orgs_create(
     """Create an organization with an owner host and an admin API key."""
 
     async def work(session):
+        from callgrid import onboarding
+
         return await onboarding.create_organization_with_owner(session, name, slug=slug)
 
     created = _run(work)
@@ -288,6 +302,10 @@ def keys_create(
     """Create an API key; it is printed once and stored only as a hash."""
 
     async def work(session):
+        from callgrid import onboarding
+        from callgrid.errors import CallgridError
+        from callgrid.tenancy import repository as tenancy_repository
+
         organization = await tenancy_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise CallgridError(f"no organization with slug {org!r}")
@@ -305,6 +323,9 @@ def keys_list(
     from callgrid.kit.timestamps import utc_millis
 
     async def work(session):
+        from callgrid.errors import CallgridError
+        from callgrid.tenancy import repository as tenancy_repository
+
         organization = await tenancy_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise CallgridError(f"no organization with slug {org!r}")
@@ -347,6 +368,9 @@ def keys_revoke(
     from callgrid.tenancy import service as tenancy_service
 
     async def work(session):
+        from callgrid.errors import CallgridError
+        from callgrid.tenancy import repository as tenancy_repository
+
         organization = await tenancy_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise CallgridError(f"no organization with slug {org!r}")
