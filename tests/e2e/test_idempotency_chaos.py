@@ -97,7 +97,7 @@ async def _database_counts(database_url: str) -> tuple[dict[str, int], int]:
 async def test_creates_with_keys_survive_sigkills_exactly_once(fresh_database_url):
     receiver = Receiver()
     env = subprocess_env(fresh_database_url, CALLGRID_RUN_EMBEDDED_WORKER="true",
-                         CALLGRID_WEBHOOK_RETRY_SCHEDULE="0" + ",1" * 30)
+                         CALLGRID_WEBHOOK_RETRY_SCHEDULE="0" + ",0.3" * 100)
     chaos = Chaos(env)
     try:
         base = chaos.server.base_url

@@ -112,7 +112,7 @@ async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_u
         callgrid_env(
             database_url,
             CALLGRID_LOG_FORMAT=log_format,
-            CALLGRID_WEBHOOK_RETRY_SCHEDULE="0,1,1",
+            CALLGRID_WEBHOOK_RETRY_SCHEDULE="0,0.3,0.3",
             CALLGRID_WEBHOOK_POLL_INTERVAL_SECONDS="0.2",
             CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
         ),
@@ -160,7 +160,7 @@ async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_u
             assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
             secrets["wrong key"] = "cg_this-key-was-never-issued-xyz"
 
-            # The ping: refused once (500), delivered on the retry a second later.
+            # The ping: refused once (500), delivered on the retry 0.3 s later.
             await wait_for(lambda: _delivered(http, endpoint["id"]))
             metrics = await scrape(http)
             assert sample(metrics, "callgrid_webhook_deliveries_total", outcome="retrying") == 1

@@ -39,8 +39,8 @@ async def test_committed_events_survive_sigkill_and_restart_while_the_receiver_i
     await clean(database_url)
     receiver = Receiver()  # not listening yet
     port = free_port()
-    # Attempts every second for a while: the receiver is down until after the restart.
-    env = subprocess_env(database_url, CALLGRID_WEBHOOK_RETRY_SCHEDULE="0" + ",1" * 60)
+    # Attempts every 0.3 s for a minute: the receiver is down until after the restart.
+    env = subprocess_env(database_url, CALLGRID_WEBHOOK_RETRY_SCHEDULE="0" + ",0.3" * 200)
     server = Served(env, port)
     processes.append(server.process)
     key = server.first_key
