@@ -16,9 +16,12 @@ depends_on = None
 # with a snapshot taken once the lock is held (a VOLATILE function takes one per statement under
 # READ COMMITTED), in the caller's transaction: called on its own, one round trip from the lock
 # to the commit, so the lock is held for the database's own time only. The statement's one
-# parameter is `args`; it runs with the caller's privileges.
+# parameter is `args`, the text of its values, read as `$1[n]::type`: an array argument is
+# expanded once on entry, so each read is a lookup, not a walk or a copy of the whole. (A
+# `jsonb` argument was copied whole on each read: for a year-long series, gigabytes.) It runs
+# with the caller's privileges.
 _CREATE = """
-CREATE FUNCTION callgrid_locked_rows(lock_key bigint, statement text, args jsonb) RETURNS SETOF record
+CREATE FUNCTION callgrid_locked_rows(lock_key bigint, statement text, args text[]) RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(lock_key);
@@ -35,4 +38,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION callgrid_locked_rows(bigint, text, jsonb)")
+        op.execute("DROP FUNCTION callgrid_locked_rows(bigint, text, text[])")
