@@ -3,6 +3,7 @@ custom header values are stored encrypted, read with the current or a previous s
 rewritten under the current one by `callgrid secrets rotate`; deliveries still carry the right
 signature and headers. The stored rows are read with plain SQL."""
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -147,7 +148,11 @@ async def test_plaintext_from_before_encryption_is_read_and_encrypted_by_migrate
     assert record["verified"] and record["headers"]["x-api-key"] == "legacy-value-c0ffee"
 
     # `callgrid migrate` (and `serve`) encrypt what is left in plaintext; the key is the database's here.
-    done = subprocess.run([CALLGRID, "migrate"], env=subprocess_env(database_url), capture_output=True, text=True, timeout=60)
+    # On a thread: this process's app goes on meanwhile, so a transaction of its webhook worker
+    # ends instead of holding SQLite's write lock while the event loop waits for the command.
+    done = await asyncio.to_thread(
+        subprocess.run, [CALLGRID, "migrate"], env=subprocess_env(database_url), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     [row] = await stored_rows(app)
     assert_nothing_in_plaintext([row], endpoint["secret"], "legacy-value-c0ffee")
