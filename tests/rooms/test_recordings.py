@@ -251,7 +251,19 @@ def webm_of(seconds: float) -> bytes:
     return content
 
 
-async def test_the_sweep_marks_a_dead_process_recordings_interrupted(app, tenant):
+async def test_the_sweep_marks_a_dead_process_recordings_interrupted(app, tenant, monkeypatch):
+    # Only the sweeps called here: the apps this process keeps across tests share the database
+    # and sweep it on their own every SWEEP_SECONDS, which made the counts below race them.
+    real_sweep = Recorders.sweep
+
+    async def not_now(self) -> int:
+        return 0
+
+    monkeypatch.setattr(Recorders, "sweep", not_now)
+
+    async def sweep() -> int:
+        return await real_sweep(app.state.recorders)
+
     room = (await create_room(tenant))["room"]
     # A pid no process has: pids are below pid_max (a process that has just exited would do,
     # until a busy machine hands its pid to another).
@@ -273,7 +285,7 @@ async def test_the_sweep_marks_a_dead_process_recordings_interrupted(app, tenant
     earlier = await add_recording(app, tenant, room["id"], content=b"", status="recording",
                                   owner=f"{HOSTNAME}/{os.getpid()}/earlier", heartbeat_at=utcnow())
     try:
-        assert await app.state.recorders.sweep() == 3
+        assert await sweep() == 3
     finally:
         await sibling.stop()
     shown = {r["id"]: r for r in await recordings(tenant, room["id"])}
@@ -287,7 +299,7 @@ async def test_the_sweep_marks_a_dead_process_recordings_interrupted(app, tenant
         events = (await session.execute(select(WebhookEvent).where(WebhookEvent.type == "recording.ready"))).scalars().all()
     assert len(events) == 3 and all('"status":"interrupted"' in e.payload for e in events)
     # Once each; the sibling's own recording goes too now that its app has stopped.
-    assert await app.state.recorders.sweep() == 1
+    assert await sweep() == 1
     assert {r["id"]: r["status"] for r in await recordings(tenant, room["id"])}[beside["id"]] == "interrupted"
 
 
