@@ -475,6 +475,9 @@ def _locked_call(dialect: Dialect, key: int, step: Guarded) -> tuple[str, "_Comp
     statement, parameters = step.check
     check = _compile(statement, dialect, None)
     writes = [write for write in step.writes if not _writes_nothing(write[1])]
+    given = sum(len(row) for _, rows in writes for row in ([rows] if isinstance(rows, dict) else rows or ()))
+    if len(check.names) + given > _LOCKED_VALUES:
+        return None  # before converting them: the transaction way converts them again
     inserts = [_plain_insert(*write, dialect) for write in writes]
     if not check.results or not inserts or None in inserts:
         return None
