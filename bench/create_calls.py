@@ -50,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from support import free_port, fresh_database, spawn, stop, tree_cpu_seconds, wait_healthy
+from support import free_port, fresh_database, postgres_cpu_seconds, spawn, stop, tree_cpu_seconds, wait_healthy
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -273,10 +273,13 @@ def run(args) -> None:
         base = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
         load = {"clients": args.clients, "processes": args.client_processes, "requests": args.requests}
         results = {}
-        cpu = tree_cpu_seconds(bare.pid)
+        on_postgresql = backend == "postgresql" and postgres_cpu_seconds() is not None
+        cpu, database_cpu = tree_cpu_seconds(bare.pid), postgres_cpu_seconds()
         results["bare"] = drive(f"http://127.0.0.1:{bare_port}/calls", {}, orgs["bare"]["product_id"], base, **load)
         results["bare"]["cpu_ms"] = (tree_cpu_seconds(bare.pid) - cpu) * 1000 / results["bare"]["count"]
-        cpu = tree_cpu_seconds(callgrid.pid)
+        if on_postgresql:
+            results["bare"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["bare"]["count"]
+        cpu, database_cpu = tree_cpu_seconds(callgrid.pid), postgres_cpu_seconds()
         results["callgrid"] = drive(
             f"http://127.0.0.1:{port}{CREATE_PATH}",
             {"Authorization": f"Bearer {orgs['callgrid']['api_key']}"},
@@ -285,20 +288,25 @@ def run(args) -> None:
             **load,
         )
         results["callgrid"]["cpu_ms"] = (tree_cpu_seconds(callgrid.pid) - cpu) * 1000 / results["callgrid"]["count"]
+        if on_postgresql:
+            results["callgrid"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["callgrid"]["count"]
 
         print(f"\nmachine load (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"callgrid serve --workers {args.workers}")
         print(f"{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
               f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
-        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}  statuses")
+        database_column = f" {'db cpu ms/req':>14}" if on_postgresql else ""
+        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}  statuses")
         for name, r in results.items():
-            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}  {r['statuses']}")
+            database = f" {r['db_cpu_ms']:14.2f}" if on_postgresql else ""
+            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}  {r['statuses']}")
             for error in r["errors"]:
                 print(f"    {name}: {error}")
         print(f"ratio callgrid/bare: {results['callgrid']['rps'] / results['bare']['rps']:.2f} "
               f"(target: at least 0.5, p99 under 50 ms); server CPU per request, bare/callgrid: "
-              f"{results['bare']['cpu_ms'] / results['callgrid']['cpu_ms']:.2f} (server processes only; "
-              f"the database's own CPU is not counted)")
+              f"{results['bare']['cpu_ms'] / results['callgrid']['cpu_ms']:.2f} (server processes only"
+              + ("; db cpu: the local PostgreSQL server's processes over the same stretch" if on_postgresql
+                 else "; SQLite's work is the server's own") + ")")
 
         overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
         for name, r in results.items():

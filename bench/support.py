@@ -107,6 +107,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float | None:
+    """CPU time used so far by the local PostgreSQL server: its postmaster and every process
+    below it (the backends of open connections, the WAL writer, the checkpointer), and the
+    backends that have ended (the kernel adds their time to the postmaster's, which waited for
+    them: a pool's overflow connections end when they go back); None if no postmaster runs here."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text_ = stat.read_text()
+            fields = text_.rsplit(")", 1)[1].split()
+            if text_.split("(", 1)[1].rsplit(")", 1)[0] == "postgres" and int(fields[1]) == 1:
+                ended = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+                return tree_cpu_seconds(int(stat.parent.name)) + ended
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """`cpu_seconds` of a process and every process below it (uvicorn's worker processes)."""
     children: dict[int, list[int]] = {}

@@ -137,7 +137,7 @@ def guarded(note: str, writes, *, locked: bool = False, last: bool = False):
 @pytest.mark.parametrize("last", [False, True], ids=["then-commit", "last"])
 async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backend, fresh_database_url, last):
     """A `Guarded` step (the booking's check and inserts: one statement on PostgreSQL; with
-    the lock before it and nothing after it, one call of `callgrid_locked_rows`, the commit
+    the lock before it and nothing after it, one call of `callgrid_locked_execute`, the commit
     included) makes its writes, several rows into two tables, only when its check finds no
     row, and answers the check's rows as their columns' types read them. With a write that is
     not a plain insert, PostgreSQL runs the check and the writes one by one, to the same
@@ -215,5 +215,49 @@ async def test_a_guarded_write_is_made_only_where_its_check_finds_nothing(backen
         for index in range(3):  # the pool's connections are usable and outside any transaction
             assert await run_transaction(engine, guarded("p", [(_INSERT_MARKS, [{"id": 20 + index, "note_id": 2}])], locked=True, last=last)) == []
         assert [row[0] for row in await table(_MARKS)] == [10, 12, 14, 20, 21, 22]
+    finally:
+        await database.dispose()
+
+
+async def test_the_one_call_runs_a_statement_its_connection_prepared_once(backend, fresh_database_url):
+    """On PostgreSQL a section of the lock and a last `Guarded` step runs as one call of
+    `callgrid_locked_execute`, which executes the guarded statement its connection prepared:
+    prepared once per connection, run on its generic plan (not planned again per call), and
+    prepared again when it is gone from the connection."""
+    if backend != "postgresql":
+        assert backend == "sqlite"  # a section is one go on the write connection: nothing to prepare
+        return
+    await migrate(fresh_database_url)
+    database = open_database(Settings(database_url=fresh_database_url, database_pool_size=1))
+    engine = database.write_engine
+    statements = (
+        "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'callgrid_locked_%'"
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_PROBES.create_all)
+
+        async def prepared() -> list[tuple]:
+            async with engine.connect() as connection:  # the pool's one connection
+                return [tuple(row) for row in (await connection.exec_driver_sql(statements)).all()]
+
+        def booking(index: int):
+            return guarded(f"n{index}", [(_INSERT_NOTES, [{"id": index, "note": f"n{index}", "at": AT}])], locked=True, last=True)
+
+        assert await run_transaction(engine, booking(1)) == []
+        [(name, generic, custom)] = await prepared()
+        for index in range(2, 6):
+            assert await run_transaction(engine, booking(index)) == []
+        assert await prepared() == [(name, generic + 4, custom)]  # the same statement, its generic plan
+
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(f"DEALLOCATE {name}")  # as DISCARD ALL would
+            await connection.commit()
+        assert await prepared() == []
+        assert await run_transaction(engine, booking(6)) == []
+        assert [row[0] for row in await prepared()] == [name]
+        async with engine.connect() as connection:
+            ids = (await connection.execute(select(_NOTES.c.id).order_by(_NOTES.c.id))).scalars().all()
+        assert ids == [1, 2, 3, 4, 5, 6]
     finally:
         await database.dispose()

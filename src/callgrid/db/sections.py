@@ -27,16 +27,18 @@ by the column types' own bind processors, so a row written here is the row the O
 """
 
 import asyncio
+import hashlib
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from sqlalchemy import event, text
@@ -295,7 +297,7 @@ class _AsyncpgSection:
                     if isinstance(following, Guarded) and following.last:
                         call = _locked_call(dialect, int(step[1]["key"]), following)
                         if call is not None:
-                            return await self._one_call(*call)
+                            return await self._one_call(call)
                     await driver.execute(begin)
                     pending = following
                     continue
@@ -312,17 +314,26 @@ class _AsyncpgSection:
             await _insert_together(driver, inserts)
             rows = await _execute_asyncpg(driver, dialect, *step)
 
-    async def _one_call(self, sql: str, check: "_Compiled", args: tuple) -> T:
+    async def _one_call(self, call: "_LockedCall") -> T:
         """The lock, the check, the writes, the commit: one statement outside a transaction
-        (its own, ended by the database when it returns)."""
-        try:
-            records = await self.driver.fetch(sql, *args)
-        except asyncpg_errors():
-            self.ended = True  # refused by the database, which rolled its transaction back
-            raise
+        (its own, ended by the database when it returns), after the connection has prepared
+        the guarded statement (once per connection)."""
+        prepared = _PREPARED.setdefault(self.driver, set())
+        for attempt in (1, 2):
+            if call.name not in prepared:
+                await self.driver.execute(call.prepare)
+                prepared.add(call.name)
+            try:
+                records = await self.driver.fetch(call.sql, *call.args)
+                break
+            except asyncpg_errors() as exc:
+                self.ended = True  # refused by the database, which rolled its transaction back
+                if not _not_prepared(exc) or attempt == 2:
+                    raise
+                prepared.discard(call.name)  # deallocated behind our back (DISCARD ALL): again
         self.ended = True
         try:
-            self.section.send([check.row(tuple(record)) for record in records])
+            self.section.send([call.check.row(tuple(record)) for record in records])
         except StopIteration as stop:
             return stop.value
         raise RuntimeError("a section went on after its last step, a Guarded one: its transaction has ended")
@@ -459,19 +470,27 @@ def _guarded_sql(check: "_Compiled", shape: tuple[tuple["_Compiled", int], ...])
     return _cached_sql(("guarded", check.sql, *((compiled.sql, count) for compiled, count in shape)), make)
 
 
-# The statement reads its values by subscript from the array the function is given, each read
-# a walk from the array's start: fine for a booking of one call (about 50 values: 0.36 ms in
-# all against 0.10 ms for the same statement with real parameters), quadratic past that (1,000
-# values: 21 ms; a year-long series, 17,000: seconds), where three round trips cost less.
+# Sections of up to this many values go as one call. Each shape of statement is prepared once
+# on each connection that runs it and kept there (a booking of one call has about 50 values, a
+# series of three about 150); longer series, each length a shape of its own, go the
+# transaction way rather than leave a prepared statement behind on every connection.
 _LOCKED_VALUES = 150
 
 
-def _locked_call(dialect: Dialect, key: int, step: Guarded) -> tuple[str, "_Compiled", tuple] | None:
-    """`step` as one call of `callgrid_locked_rows` (a migration's function): its statement
-    (`_guarded_sql`) reads each parameter from the call's array of their text forms, cast to
-    its type as asyncpg's own placeholders are, and its check's rows come back as the check's
-    columns' types. None where it cannot be: a write that is not a plain insert, a value with
-    no text form here."""
+class _LockedCall(NamedTuple):
+    sql: str  # the call of `callgrid_locked_execute`
+    check: "_Compiled"
+    args: tuple  # (the lock's key, the prepared statement's name, the values' texts)
+    name: str
+    prepare: str  # PREPARE name AS the guarded statement
+
+
+def _locked_call(dialect: Dialect, key: int, step: Guarded) -> _LockedCall | None:
+    """`step` as one call of `callgrid_locked_execute` (a migration's function): its statement
+    (`_guarded_sql`), prepared on the connection, run with the values' text forms, each cast
+    by the server to its parameter's type, as asyncpg's own placeholders are; its check's
+    rows come back as the check's columns' types. None where it cannot be: a write that is not
+    a plain insert, a value with no text form here."""
     statement, parameters = step.check
     check = _compile(statement, dialect, None)
     writes = [write for write in step.writes if not _writes_nothing(write[1])]
@@ -488,10 +507,24 @@ def _locked_call(dialect: Dialect, key: int, step: Guarded) -> tuple[str, "_Comp
     texts = [_text_form(value) for value in values]
     if any(text is _NO_TEXT for text in texts):
         return None
-    call = _cached_sql(("locked", sql), lambda: _locked_sql(sql, statement, dialect))  # sql: the check's too
-    if call is None:
+    shape = _cached_locked(sql, statement, dialect)  # sql: the check's too
+    if shape is None:
         return None
-    return call, check, (key, texts)
+    call, name, prepare = shape
+    return _LockedCall(call, check, (key, name, texts), name, prepare)
+
+
+def _cached_locked(guarded: str, statement: Executable, dialect: Dialect) -> tuple[str, str, str] | None:
+    found = _LOCKED.get(guarded, _MISSING)
+    if found is _MISSING:
+        if len(_LOCKED) > 1024:
+            _LOCKED.clear()
+        found = _LOCKED[guarded] = _locked_sql(guarded, statement, dialect)
+    return found
+
+
+_LOCKED: dict[str, tuple[str, str, str] | None] = {}
+_MISSING = object()
 
 
 def _column_types(statement: Executable, dialect: Dialect) -> tuple[str, ...]:
@@ -501,31 +534,36 @@ def _column_types(statement: Executable, dialect: Dialect) -> tuple[str, ...]:
 _PLACEHOLDER = re.compile(r"\$(\d+)(::)?")
 
 
-def _locked_sql(guarded: str, statement: Executable, dialect: Dialect) -> str | None:
+def _locked_sql(guarded: str, statement: Executable, dialect: Dialect) -> tuple[str, str, str] | None:
+    """(the call, the prepared statement's name, its PREPARE) for a guarded statement."""
     if not all(cast for _, cast in _PLACEHOLDER.findall(guarded)):
         return None  # a placeholder without its type: its text would stay text
-    # $n -> the n-th text of the array, then the cast that was already there.
-    inner = _PLACEHOLDER.sub(lambda m: f"$1[{int(m.group(1))}]::", guarded)
     types = _column_types(statement, dialect)
-    head, _, _ = inner.rpartition(" SELECT * FROM g")
+    head, _, _ = guarded.rpartition(" SELECT * FROM g")
     selected = ", ".join(f"g.{_quoted(dialect, column.name)}::{kind}" for column, kind in zip(statement.selected_columns, types))
     columns = ", ".join(f"c{i} {kind}" for i, kind in enumerate(types))
-    return (
-        f"SELECT * FROM callgrid_locked_rows($1::bigint, {_string_literal(f'{head} SELECT {selected} FROM g')}, "
-        f"$2::text[]) AS locked({columns})"
+    prepared = f"{head} SELECT {selected} FROM g"
+    name = "callgrid_locked_" + hashlib.sha1(prepared.encode()).hexdigest()[:24]
+    call = f"SELECT * FROM callgrid_locked_execute($1::bigint, $2::text, $3::text[]) AS locked({columns})"
+    return call, name, f"PREPARE {name} AS {prepared}"
+
+
+# The statements each connection has prepared (`_LockedCall.name`): a connection is new, or was
+# replaced, when it is missing here.
+_PREPARED: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _not_prepared(exc: Exception) -> bool:
+    """The error of `callgrid_locked_execute` when the connection has no statement of that
+    name: PL/pgSQL asks whether `EXECUTE name(...)` returns rows before it runs it, and says no
+    for a name it cannot find."""
+    return getattr(exc, "sqlstate", None) == "26000" or (
+        getattr(exc, "sqlstate", None) == "42601" and "EXECUTE query does not return tuples" in str(exc)
     )
 
 
 def _quoted(dialect: Dialect, name: str) -> str:
     return dialect.identifier_preparer.quote(name)
-
-
-def _string_literal(sql: str) -> str:
-    """Our own statement's text (no value is ever in it) as a dollar-quoted constant."""
-    tag = "$callgrid$"
-    if tag in sql:
-        raise ValueError("the statement holds the quoting tag")
-    return f"{tag}{sql}{tag}"
 
 
 _NO_TEXT = object()
