@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     api_key_cache_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
-    database_pool_size: int = 10
+    database_pool_size: int = Field(default=20, ge=1)
     sql_echo: bool = False
     # How often each server process brings the planner's statistics up to date (SQLite:
     # ANALYZE of the tables whose size has doubled or halved; PostgreSQL: ANALYZE). 0: never.
