@@ -34,6 +34,26 @@ from tests.support.tenants import Tenant, client, make_tenant  # noqa: F401 (Ten
 from tests.support.time import MovableClock
 
 
+def pytest_configure(config):
+    """Callgrid's bytecode written once, before any test process starts.
+
+    The suite starts a few hundred Python processes that import Callgrid (`callgrid serve`
+    and its `--workers`, `callgrid worker`, the CLI, the test processes themselves). Installed
+    editable, its modules have no `.pyc` unless something writes them, and with
+    PYTHONDONTWRITEBYTECODE set (as in CI) nothing does: each process compiled every module,
+    and every migration, from source again (about 0.3 s of CPU each). Written here, once, by
+    the process that starts the others (the `.pyc` are only read; a module edited since is
+    compiled from source as before, as Python checks the source's time and size)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller did it
+        return
+    import compileall
+    from pathlib import Path
+
+    import callgrid
+
+    compileall.compile_dir(Path(callgrid.__file__).parent, quiet=1)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """`--dist loadgroup` (pyproject.toml) as pytest-xdist means it: a test marked with
