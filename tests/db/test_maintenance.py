@@ -122,7 +122,10 @@ async def test_the_task_runs_every_interval_and_never_at_zero(database_url, monk
     ran = []
 
     async def recorded(target):
-        ran.append(target)
+        # Only this test's database: the apps this test process keeps across tests run their
+        # own periodic task, which calls the same (patched) function for theirs.
+        if target is database:
+            ran.append(target)
         return []
 
     monkeypatch.setattr(maintenance, "update_statistics", recorded)
@@ -132,7 +135,7 @@ async def test_the_task_runs_every_interval_and_never_at_zero(database_url, monk
         assert ran == []
         async with maintenance.periodic_statistics(database, 0.05):
             await wait_for(lambda: asyncio.sleep(0, len(ran) >= 3), 10)
-        assert len(ran) >= 3 and all(target is database for target in ran)
+        assert len(ran) >= 3
         count = len(ran)
         await asyncio.sleep(0.2)
         assert len(ran) == count  # stopped with the block
