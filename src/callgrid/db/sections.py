@@ -66,7 +66,7 @@ class Guarded:
     writes: Sequence[Statement]
     # Nothing follows it in its section. On PostgreSQL, when it comes right after the section's
     # advisory lock, the lock, the check, the writes and the commit are then one call
-    # (`callgrid_locked_rows`): the lock is held for the database's own time, not across round
+    # (`callgrid_locked_execute`): the lock is held for the database's own time, not across round
     # trips and the event loop's latency between them.
     last: bool = False
 
