@@ -14,6 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func
 from callgrid.calls.models import Call
 from callgrid.config import Settings
 from callgrid.db.base import UTCDateTime
+from callgrid.db import sections
 from callgrid.db.sections import Guarded, advisory_lock_step, run_section, run_transaction
 from callgrid.db.session import open_database
 from tests.support.databases import clean, migrate
@@ -256,8 +257,13 @@ async def test_the_one_call_runs_a_statement_its_connection_prepared_once(backen
         assert await prepared() == []
         assert await run_transaction(engine, booking(6)) == []
         assert [row[0] for row in await prepared()] == [name]
+        # Prepared on the server without this process knowing (a PREPARE whose answer a cancel
+        # cut off): PREPARE says it exists, and the booking goes on.
+        sections._PREPARED.clear()
+        assert await run_transaction(engine, booking(7)) == []
+        assert [row[0] for row in await prepared()] == [name]
         async with engine.connect() as connection:
             ids = (await connection.execute(select(_NOTES.c.id).order_by(_NOTES.c.id))).scalars().all()
-        assert ids == [1, 2, 3, 4, 5, 6]
+        assert ids == [1, 2, 3, 4, 5, 6, 7]
     finally:
         await database.dispose()

@@ -321,7 +321,12 @@ class _AsyncpgSection:
         prepared = _PREPARED.setdefault(self.driver, set())
         for attempt in (1, 2):
             if call.name not in prepared:
-                await self.driver.execute(call.prepare)
+                try:
+                    await self.driver.execute(call.prepare)
+                except asyncpg_errors() as exc:
+                    # Prepared already: by a PREPARE whose answer never came (cancelled).
+                    if getattr(exc, "sqlstate", None) != "42P05":  # duplicate_prepared_statement
+                        raise
                 prepared.add(call.name)
             try:
                 records = await self.driver.fetch(call.sql, *call.args)
