@@ -20,7 +20,7 @@ depends_on = None
 # to the type of its parameter. A prepared statement keeps its plan: the generic one, forced,
 # since the statements are a booking's check and inserts, whose plan does not depend on the
 # values. `callgrid_locked_rows`, which this replaces, ran its statement text through EXECUTE
-# ... USING: parsed and planned on every call, 1.1-2.5 ms of the database's time with the lock
+# ... USING: parsed and planned on every call, 1.1-2.7 ms of the database's time with the lock
 # held for a booking of one call, against 0.4-0.6 ms here.
 _CREATE = """
 CREATE FUNCTION callgrid_locked_execute(lock_key bigint, prepared text, args text[]) RETURNS SETOF record
