@@ -273,8 +273,8 @@ def run(args) -> None:
         base = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
         load = {"clients": args.clients, "processes": args.client_processes, "requests": args.requests}
         results = {}
-        on_postgresql = backend == "postgresql" and postgres_cpu_seconds() is not None
-        cpu, database_cpu = tree_cpu_seconds(bare.pid), postgres_cpu_seconds()
+        cpu, database_cpu = tree_cpu_seconds(bare.pid), postgres_cpu_seconds() if backend == "postgresql" else None
+        on_postgresql = database_cpu is not None  # a PostgreSQL server on this machine, whose CPU time it reads
         results["bare"] = drive(f"http://127.0.0.1:{bare_port}/calls", {}, orgs["bare"]["product_id"], base, **load)
         results["bare"]["cpu_ms"] = (tree_cpu_seconds(bare.pid) - cpu) * 1000 / results["bare"]["count"]
         if on_postgresql:

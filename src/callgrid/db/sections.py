@@ -329,7 +329,7 @@ class _AsyncpgSection:
                         raise
                 prepared.add(call.name)
             try:
-                records = await self.driver.fetch(call.sql, *call.args)
+                records = await self.driver.fetch(call.sql, call.key, call.name, call.texts)
                 break
             except asyncpg_errors() as exc:
                 self.ended = True  # refused by the database, which rolled its transaction back
@@ -429,12 +429,14 @@ async def _insert_together(driver, inserts: list[tuple["_Compiled", list[tuple]]
                          *(value for _, values in batch for row in values for value in row))
 
 
-_TOGETHER: dict[tuple, str] = {}
+_TOGETHER: dict[tuple, Any] = {}
+_MISSING = object()
 
 
-def _cached_sql(key: tuple, make: Callable[[], str]) -> str:
-    sql = _TOGETHER.get(key)
-    if sql is None:
+def _cached_sql(key: tuple, make: Callable[[], T]) -> T:
+    """What `make` builds for `key`, built once (a None too: a shape that cannot be)."""
+    sql = _TOGETHER.get(key, _MISSING)
+    if sql is _MISSING:
         if len(_TOGETHER) > 1024:
             _TOGETHER.clear()
         sql = _TOGETHER[key] = make()
@@ -485,8 +487,9 @@ _LOCKED_VALUES = 150
 class _LockedCall(NamedTuple):
     sql: str  # the call of `callgrid_locked_execute`
     check: "_Compiled"
-    args: tuple  # (the lock's key, the prepared statement's name, the values' texts)
-    name: str
+    key: int  # the advisory lock's
+    name: str  # the prepared statement's
+    texts: list  # the values' text forms
     prepare: str  # PREPARE name AS the guarded statement
 
 
@@ -512,24 +515,11 @@ def _locked_call(dialect: Dialect, key: int, step: Guarded) -> _LockedCall | Non
     texts = [_text_form(value) for value in values]
     if any(text is _NO_TEXT for text in texts):
         return None
-    shape = _cached_locked(sql, statement, dialect)  # sql: the check's too
+    shape = _cached_sql(("locked", sql), lambda: _locked_sql(sql, statement, dialect))  # sql: the check's too
     if shape is None:
         return None
     call, name, prepare = shape
-    return _LockedCall(call, check, (key, name, texts), name, prepare)
-
-
-def _cached_locked(guarded: str, statement: Executable, dialect: Dialect) -> tuple[str, str, str] | None:
-    found = _LOCKED.get(guarded, _MISSING)
-    if found is _MISSING:
-        if len(_LOCKED) > 1024:
-            _LOCKED.clear()
-        found = _LOCKED[guarded] = _locked_sql(guarded, statement, dialect)
-    return found
-
-
-_LOCKED: dict[str, tuple[str, str, str] | None] = {}
-_MISSING = object()
+    return _LockedCall(call, check, key, name, texts, prepare)
 
 
 def _column_types(statement: Executable, dialect: Dialect) -> tuple[str, ...]:
