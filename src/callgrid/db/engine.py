@@ -3,6 +3,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from callgrid.config import Settings
+from callgrid.db.pool import FairAsyncPool
 
 # Execution option that asks SQLite for a write transaction taken up front.
 IMMEDIATE = "callgrid_immediate"
@@ -28,6 +29,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             echo=settings.sql_echo,
             hide_parameters=True,
             connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
+            poolclass=FairAsyncPool,
             pool_size=settings.database_pool_size,
             # Sessions and connections end their transactions themselves (a session's close
             # rolls back); a second rollback at check-in is one more trip to aiosqlite's thread.
@@ -44,6 +46,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # concurrent creates opened and closed backends all along: a PostgreSQL backend's start
         # cost more of the database's CPU than the booking itself (bench/create_calls.py: 2.45
         # ms of PostgreSQL's CPU per create with 10 + 10 overflow, 1.55 with 20 kept).
+        poolclass=FairAsyncPool,
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_pre_ping=False,
@@ -64,6 +67,7 @@ def create_engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
         echo=settings.sql_echo,
         hide_parameters=True,  # see create_engine
         connect_args={"timeout": SQLITE_WRITE_WAIT_SECONDS},
+        poolclass=FairAsyncPool,
         pool_size=1,
         max_overflow=0,
         pool_timeout=SQLITE_WRITE_WAIT_SECONDS,
