@@ -269,7 +269,7 @@ async def vacuum(engine) -> None:
         return
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM calls, participants, subscriptions"))
+        await conn.execute(text("VACUUM calls, participants, subscriptions, call_day_counts"))
 
 
 # -- timing -----------------------------------------------------------------------------------

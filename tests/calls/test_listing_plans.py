@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, insert, text
 
 from callgrid.calls import repository
-from callgrid.calls.models import Call, CallKind, Participant
+from callgrid.calls.models import NIL_ID, Call, CallKind, Participant
 from callgrid.db.base import new_id
 from callgrid.db.maintenance import sqlite_statistics_changed
 from callgrid.db.session import open_database, read_session, write_session
@@ -185,6 +185,46 @@ async def test_a_deep_page_is_read_from_its_own_day(database_url, backend):
             assert "starts_at>? AND starts_at<?" in plan, plan
         else:
             assert "starts_at >= " in plan and "starts_at < " in plan, plan
+    finally:
+        captured.close()
+        await database.dispose()
+
+
+async def test_an_organizations_counts_by_day_are_read_from_their_window_alone(database_url, backend):
+    """Every host's calls (an admin key's list) are counted from the day counts of the window's
+    days, in the order of their days, from an index that holds the counts (before, every day
+    count of the organization and kind, looked up in the table one by one, then sorted)."""
+    await clean(database_url)
+    database = open_database(Settings(database_url=database_url))
+    captured = Captured(database.engine)
+    try:
+        organization_id, _ = await fill(database, 300)
+        async with write_session(database) as session:
+            if backend == "postgresql":
+                # PostgreSQL reads a few dozen rows whichever way: give the organization three
+                # years of a dozen hosts' days before the window, as a busy one has.
+                await session.execute(text(
+                    "INSERT INTO call_day_counts (organization_id, kind, host_id, product_id, day, live, cancelled) "
+                    "SELECT :org, 'video_call', md5(h::text)::uuid, :nil, d::date, 1, 0 "
+                    "FROM generate_series(1, 12) AS h, generate_series(:first, :last, interval '1 day') AS d"
+                ), {"org": organization_id, "nil": NIL_ID, "first": T0 - timedelta(days=3 * 365), "last": T0 - timedelta(days=1)})
+            await session.execute(text("ANALYZE"))
+            if backend == "sqlite":
+                await sqlite_statistics_changed(session)
+            await session.commit()
+        every_host = repository.CallFilter(
+            organization_id=organization_id, kind=CallKind.VIDEO_CALL, overlapping_from=T0 + timedelta(days=20)
+        )
+        async with read_session(database) as session:
+            captured.statements.clear()
+            rows, total = await repository.list_calls(session, every_host, 0, 20)
+        assert total > 20 and len(rows) == 20
+        [plan] = [p for p in await plans(database, captured, generic=backend == "postgresql") if "call_day_counts" in p]
+        if backend == "sqlite":
+            assert "COVERING INDEX ix_call_day_counts_organization_id_kind_day (organization_id=? AND kind=? AND day>?)" in plan, plan
+        else:
+            assert "ix_call_day_counts_organization_id_kind_day" in plan, plan  # an index scan, or a bitmap of one
+            assert "Seq Scan on call_day_counts" not in plan and "pk_call_day_counts" not in plan, plan
     finally:
         captured.close()
         await database.dispose()

@@ -113,7 +113,11 @@ class CallDayCount(Base):
     """
 
     __tablename__ = "call_day_counts"
-    __table_args__ = (Index("ix_call_day_counts_product_id_day", "product_id", "day"),)
+    __table_args__ = (
+        Index("ix_call_day_counts_product_id_day", "product_id", "day"),
+        # An organization's counts of one kind in a window of days, read from the index alone.
+        Index("ix_call_day_counts_organization_id_kind_day", "organization_id", "kind", "day", "live", "cancelled"),
+    )
 
     organization_id: Mapped[UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
