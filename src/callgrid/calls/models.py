@@ -115,8 +115,8 @@ class CallDayCount(Base):
     __tablename__ = "call_day_counts"
     __table_args__ = (
         Index("ix_call_day_counts_product_id_day", "product_id", "day"),
-        # An organization's counts of one kind in a window of days, read from the index alone.
-        Index("ix_call_day_counts_organization_id_kind_day", "organization_id", "kind", "day", "live", "cancelled"),
+        # An organization's counts of one kind (of some products) in a window of days, from the index alone.
+        Index("ix_call_day_counts_organization_id_kind_day", "organization_id", "kind", "day", "product_id", "live", "cancelled"),
     )
 
     organization_id: Mapped[UUID] = mapped_column(primary_key=True)
