@@ -48,7 +48,9 @@ class FairQueue(sqla_queue.QueueCommon):
         self.put_nowait(item)  # the pool never holds more than it made: a put never has to wait
 
     def get_nowait(self):
-        if self._items and not self._waiting():
+        # The pool asks without waiting only while it may still open connections (and when it
+        # disposes of them): nobody waits then, as a returned connection goes to a waiter.
+        if self._items:
             return self._items.pop() if self.use_lifo else self._items.popleft()
         raise sqla_queue.Empty()
 
