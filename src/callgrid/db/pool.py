@@ -82,3 +82,5 @@ class FairQueue(sqla_queue.QueueCommon):
 
 class FairAsyncPool(AsyncAdaptedQueuePool):
     _queue_class = FairQueue
+    # Logs where SQLAlchemy's own pool logs (`sqlalchemy.pool`), not in Callgrid's loggers.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
