@@ -16,6 +16,10 @@
 
 Requests of one process with the same key wait for each other in the process first, so that
 at most one of them at a time holds a database connection while it waits for the key.
+
+On PostgreSQL a request that holds a key holds its write session's connection until it commits,
+and takes a second one meanwhile (its reads). At most half the pool's connections are held so
+(`_Holders`): with every connection held by a request waiting for another, none would come back.
 """
 
 import asyncio
@@ -57,11 +61,12 @@ _SCOPE_KEY = "callgrid.idempotency"
 class _Claim:
     """A key this request holds: its turn in the process, then its row in the session's transaction."""
 
-    __slots__ = ("turn", "session", "row_id", "fingerprint", "claimed_at")
+    __slots__ = ("turn", "session", "row_id", "fingerprint", "claimed_at", "holders")
 
     def __init__(self, turn: tuple, fingerprint: str):
         self.turn = turn
         self.fingerprint = fingerprint
+        self.holders: asyncio.Semaphore | None = None  # its place among them, once it has one
         self.session: AsyncSession | None = None
         self.row_id: UUID | None = None
         self.claimed_at: datetime | None = None
@@ -103,6 +108,20 @@ class _Turns:
 _turns = _Turns()
 
 
+def _holders(request: Request) -> asyncio.Semaphore | None:
+    """The places of the requests that hold a key in this app: half its pool on PostgreSQL
+    (where reads and writes share the pool); SQLite's writes have a connection of their own."""
+    state = request.app.state
+    holders = getattr(state, "idempotency_holders", False)
+    if holders is False:
+        database = state.database
+        holders = None
+        if database.write_engine is database.engine:
+            holders = asyncio.Semaphore(max(1, state.settings.database_pool_size // 2))
+        state.idempotency_holders = holders
+    return holders
+
+
 # Request headers that change what a create answers (the video-calls API's links and times).
 FINGERPRINTED_HEADERS = ("x-whitelabel-host", "x-timezone-offset")
 
@@ -132,6 +151,9 @@ async def begin(request: Request, principal: Principal, session: AsyncSession, k
     claim = _Claim((principal.key_id, key), digest)
     await _turns.take(claim.turn)
     request.scope[_SCOPE_KEY] = claim
+    if (holders := _holders(request)) is not None:
+        await holders.acquire()
+        claim.holders = holders
     database = request.app.state.database
     now = request.app.state.clock()
     for _ in range(3):
@@ -210,6 +232,8 @@ class IdempotentRoute(APIRoute):
                 return response
             finally:
                 if (claim := request.scope[_SCOPE_KEY]) is not None:
+                    if claim.holders is not None:
+                        claim.holders.release()
                     _turns.give_back(claim.turn)
 
         return handle
