@@ -19,7 +19,7 @@ at most one of them at a time holds a database connection while it waits for the
 
 On PostgreSQL a request that holds a key holds its write session's connection until it commits,
 and takes a second one meanwhile (its reads). At most half the pool's connections are held so
-(`_Holders`): with every connection held by a request waiting for another, none would come back.
+(`_holders`): with every connection held by a request waiting for another, none would come back.
 """
 
 import asyncio
