@@ -24,7 +24,6 @@ async def test_creates_with_keys_beyond_the_pool_all_succeed(settings, started, 
     app.state.key_cache = KeyCache(ttl=0.0)
     tenant = await make_tenant(app, "Acme")
     async with tenant.client as client:
-        tenant.client = client
         mango = await make_mango(tenant)
         bodies = [call_body(mango, hour=hour, title=f"At {hour}") for hour in range(CREATES)]
         answers = await asyncio.wait_for(
