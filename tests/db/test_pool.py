@@ -35,7 +35,6 @@ async def test_concurrent_work_beyond_the_pool_waits_for_its_connections(backend
         await engine.dispose()
 
 
-
 # --- waiting for a connection: first come, first served ---------------------------------------
 
 
