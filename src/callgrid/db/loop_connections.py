@@ -12,10 +12,13 @@ work that takes SQLite microseconds (`db.sections`):
 
 Neither ever waits (timeout 0): a busy one raises at once and its caller goes to the pool
 instead (a writer: when another connection holds the write lock). The writer does not
-checkpoint the WAL itself (a checkpoint writes and syncs up to the whole WAL, milliseconds to
-tens of them under I/O load, which in the event loop's thread would stall every request):
-after 1,000 rows written since the last one, a passive checkpoint runs on a thread, and
-the writer's next sections wait for it, as the writer's own commit would have. Closed when their engine is disposed.
+checkpoint the WAL itself in one go (a checkpoint copies and syncs up to the whole WAL, 15 to
+30 ms for 1,000 rows' pages here, which in the event loop's thread would stall every
+request, and which the writer's sections, waiting for it on a thread, were a tenth of the
+time under load). After 1,000 rows written since the last one, a checkpoint copies the WAL
+on a thread while the sections go on (`copy_beside_writes`), and the writer copies the few
+pages written since in the event loop's thread, after a commit: the WAL is then all copied,
+and the next write starts it again from its beginning. Closed when their engine is disposed.
 """
 
 import asyncio
@@ -31,6 +34,25 @@ log = logging.getLogger(__name__)
 
 # SQLite checkpoints automatically at 1,000 pages of WAL; a row written is a page or two.
 CHECKPOINT_ROWS = 1000
+# Passes beside the writes, at most, in one checkpoint.
+PASSES = 8
+# A pass that copied this many frames (pages) or fewer leaves the rest to the event loop.
+FEW_FRAMES = 200
+
+
+def copy_beside_writes(connection: sqlite3.Connection) -> bool:
+    """Passive checkpoint passes while the writes go on, each copying what was written during
+    the one before; True once one had few frames to copy (the rest is for a last pass), False
+    when the writes outran them (a later checkpoint goes on). Were every pass beside the
+    writes, each would find the WAL longer than what it copied, and the file would keep
+    growing: the WAL starts again only once it is all copied when a write begins."""
+    end = None
+    for _ in range(PASSES):
+        _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if end is not None and frames - end <= FEW_FRAMES:
+            return True
+        end = frames
+    return False
 
 
 class LoopWriter:
@@ -39,21 +61,17 @@ class LoopWriter:
     def __init__(self, path: str, connection: sqlite3.Connection):
         self.connection = connection
         self.on_thread: asyncio.Future | None = None  # a section gone on on a thread (db.sections.LOOP_SECONDS)
-        # While a checkpoint runs, this writer's sections wait for it (`db.sections`): the
-        # first to write after it starts the WAL again from its beginning, as after SQLite's
-        # own checkpoints. Writing meanwhile would append past what it copies, and the file
-        # would keep growing.
-        self.checkpointing: asyncio.Future | None = None
+        self.checkpointing: asyncio.Future | None = None  # passes on a thread
+        self._caught_up = False  # set there: the last pass is the writer's own
         self._path = path  # the file SQLite opened
         self._changes_at_checkpoint = 0
         self._checkpointer: sqlite3.Connection | None = None
 
     def waiting(self) -> asyncio.Future | None:
-        """What a section must wait for before it begins here: a checkpoint, or the section
-        that went on on a thread with this connection."""
-        for pending in (self.checkpointing, self.on_thread):
-            if pending is not None and not pending.done():
-                return pending
+        """What a section must wait for before it begins here: the section that went on on a
+        thread with this connection."""
+        if self.on_thread is not None and not self.on_thread.done():
+            return self.on_thread
         return None
 
     def went_on(self, rest: asyncio.Future) -> None:
@@ -66,23 +84,38 @@ class LoopWriter:
         rest.add_done_callback(ended)
 
     def committed(self) -> None:
-        if self.checkpointing is not None or self.on_thread is not None:
+        """After each commit of this writer (no transaction open on it)."""
+        if self.on_thread is not None:
+            return
+        if self._caught_up:
+            self._caught_up = False
+            self._last_pass()
+            return
+        if self.checkpointing is not None:
             return
         if self.connection.total_changes - self._changes_at_checkpoint < CHECKPOINT_ROWS:
             return
-        self.checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
-        self.checkpointing.add_done_callback(self._checkpointed)
+        self._changes_at_checkpoint = self.connection.total_changes
+        self.checkpointing = asyncio.get_running_loop().run_in_executor(None, self._copy)
+        self.checkpointing.add_done_callback(self._copied)
 
-    def _checkpoint(self) -> None:
+    def _copy(self) -> None:
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=0)
-        # PASSIVE: as much as it can without waiting for any other connection.
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if copy_beside_writes(self._checkpointer):
+            self._caught_up = True  # last: the passes are over
 
-    def _checkpointed(self, done: asyncio.Future) -> None:
+    def _copied(self, done: asyncio.Future) -> None:
         self.checkpointing = None
-        self._changes_at_checkpoint = self.connection.total_changes
         _log_failure(done)
+
+    def _last_pass(self) -> None:
+        """The pages written since the passes on the thread: a few, copied in the event loop's
+        thread, where no section of this writer can begin meanwhile."""
+        try:
+            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
 
     def close(self) -> None:
         self.connection.close()

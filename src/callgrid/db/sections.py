@@ -123,7 +123,7 @@ async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
         writer = loop_writer(engine)
         if writer is not None:
             while (waiting := writer.waiting()) is not None:
-                await asyncio.shield(waiting)  # a checkpoint, a section gone on on a thread
+                await asyncio.shield(waiting)  # a section gone on on a thread
             try:
                 writer.connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
