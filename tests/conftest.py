@@ -6,10 +6,13 @@ Helpers shared beyond fixtures live in `tests/support/`.
 
 - `app` (and `tenant`, `other_tenant`, `anonymous` over it): the service in this process,
   its lifespan run, on a clean database; HTTP through httpx's ASGI transport. Tests without
-  the embedded worker share one app per settings, started once (every test runs in the
-  session's event loop, so its engines and connections stay up): a test gets it on an emptied
-  database, with its own clock and key cache. With the worker, a test has an app of its own,
-  so that nothing the worker does outlives the test.
+  the embedded worker share one app per settings, started once and kept while the tests that
+  follow take the same settings (every test runs in the session's event loop, so its engines
+  and connections stay up): a test gets it on an emptied database, with its own clock and key
+  cache. A test taking other settings on the same database stops the app kept there first,
+  so that a test process holds one app's connections per database, not one per settings it
+  met (with `-n 3`, PostgreSQL's 100 connections did not go round otherwise). With the
+  worker, a test has an app of its own, so that nothing the worker does outlives the test.
 - `fresh_database_url`: an empty database of the test's own, for real `callgrid` processes.
 - `service_session`: a write session on a clean database, for calling services directly;
   whatever the test did is rolled back after it.
@@ -138,21 +141,35 @@ def settings(database_url, embedded_worker) -> Settings:
 
 
 class Started:
-    """Apps and databases kept for the whole run, keyed by their settings, closed at its end."""
+    """Apps and databases kept across tests, keyed by their settings, closed at the run's end.
+
+    The `app` fixture first stops the apps kept on its database with other settings
+    (`stop_others`): tests with one settings mostly come one after another (a module's, a
+    folder's), so an app is seldom started twice, and the connections kept are one app's pool
+    and listeners per database rather than one per settings met."""
 
     def __init__(self) -> None:
-        self._apps: dict[str, FastAPI] = {}
+        self._apps: dict[str, tuple[FastAPI, AsyncExitStack]] = {}
         self._databases: dict[str, Database] = {}
         self._stack = AsyncExitStack()
 
     async def app(self, settings: Settings) -> FastAPI:
         key = settings.model_dump_json()
-        application = self._apps.get(key)
-        if application is None:
+        kept = self._apps.get(key)
+        if kept is None:
             application = create_app(settings)
-            await self._stack.enter_async_context(application.router.lifespan_context(application))
-            self._apps[key] = application
-        return application
+            stack = AsyncExitStack()
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            kept = self._apps[key] = (application, stack)
+        return kept[0]
+
+    async def stop_others(self, settings: Settings) -> None:
+        """Stop the apps kept on `settings`' database with other settings."""
+        key = settings.model_dump_json()
+        for other, (application, stack) in list(self._apps.items()):
+            if other != key and application.state.settings.database_url == settings.database_url:
+                del self._apps[other]
+                await stack.aclose()
 
     def database(self, settings: Settings) -> Database:
         database = self._databases.get(settings.database_url)
@@ -162,6 +179,9 @@ class Started:
         return database
 
     async def close(self) -> None:
+        while self._apps:
+            _, stack = self._apps.popitem()[1]
+            await stack.aclose()
         await self._stack.aclose()
 
 
@@ -174,6 +194,8 @@ async def started(database_urls):
 
 @pytest.fixture
 async def app(settings, clock, started):
+    # Before cleaning: what a stopping app writes (its keys' last uses) is not left to the test.
+    await started.stop_others(settings)
     await clean(settings.database_url)
     if settings.run_embedded_worker:
         application = create_app(settings, clock=clock)

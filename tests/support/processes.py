@@ -1,14 +1,35 @@
 """Helpers for tests that run real processes on loopback."""
 
+import os
 import socket
 import subprocess
 import time
 
+# Under `pytest -n N` each test process takes the ports whose remainder by N is its own: a port
+# is free when asked for but taken only when the process it is for listens, and meanwhile the
+# system could give it to another test process too (its `Served` then saw the other's server
+# answer `/healthz` and went on with a server that never started). Nor is one given twice by
+# a test process (a test may ask for two before either listens).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_SHARE = (int(_WORKER.removeprefix("gw")), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) if _WORKER else (0, 1)
+_GIVEN: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    mine, workers = _SHARE
+    held: list[socket.socket] = []
+    try:
+        while True:
+            sock = socket.socket()
+            held.append(sock)  # kept bound until the end, so that the next try is another port
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            if port % workers == mine and port not in _GIVEN:
+                _GIVEN.add(port)
+                return port
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
