@@ -1,35 +1,40 @@
 """Helpers for tests that run real processes on loopback."""
 
 import os
+import random
 import socket
 import subprocess
 import time
 
-# Under `pytest -n N` each test process takes the ports whose remainder by N is its own: a port
-# is free when asked for but taken only when the process it is for listens, and meanwhile the
-# system could give it to another test process too (its `Served` then saw the other's server
-# answer `/healthz` and went on with a server that never started). Nor is one given twice by
-# a test process (a test may ask for two before either listens).
+# Ports for the processes tests start, taken below the system's ephemeral range (32768-60999
+# on Linux), and under `pytest -n N` from a slice of their own per test process. A port is
+# free when asked for but taken only when its server listens, and meanwhile: a port the system
+# hands out (`bind(0)`) could go to another test process asking too (whose `Served` then saw
+# the other's server answer `/healthz` and went on with a server that never started), or be
+# the local port of any outgoing connection (PostgreSQL's, a client's: the server then
+# failed to bind). Nor is one given twice by a test process (a test may ask for two before
+# either listens).
+_PORTS = range(15000, 25000)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _SHARE = (int(_WORKER.removeprefix("gw")), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) if _WORKER else (0, 1)
+_MINE = _PORTS[len(_PORTS) * _SHARE[0] // _SHARE[1]:len(_PORTS) * (_SHARE[0] + 1) // _SHARE[1]]
 _GIVEN: set[int] = set()
+_random = random.Random()  # not the one tests seed
 
 
 def free_port() -> int:
-    mine, workers = _SHARE
-    held: list[socket.socket] = []
-    try:
-        while True:
-            sock = socket.socket()
-            held.append(sock)  # kept bound until the end, so that the next try is another port
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            if port % workers == mine and port not in _GIVEN:
-                _GIVEN.add(port)
-                return port
-    finally:
-        for sock in held:
-            sock.close()
+    for _ in range(1000):
+        port = _random.choice(_MINE)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_MINE}")
 
 
 def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
