@@ -119,6 +119,40 @@ async def test_sqlite_brief_writes_keep_the_wal_short_without_checkpointing_in_t
         assert (await session.execute(text("SELECT count(*) FROM calls"))).scalar_one() == 200
 
 
+async def test_sqlite_a_section_waiting_for_one_gone_on_a_thread_gets_its_own_answer(backend, app, monkeypatch):
+    """A section that outlasts LOOP_SECONDS in the event loop's thread goes on on a thread,
+    and the writer's next sections wait for it to end. Its refusal is its own: the sections
+    that waited go on and answer for themselves (they were handed its exception before, so
+    that every booking waiting behind a slow reschedule's 409 got that same 409, naming the
+    reschedule's proposal, creates allowing overlap included: seen by
+    tests/e2e/test_calendar_races.py on a busy machine)."""
+    if backend != "sqlite":
+        assert backend == "postgresql"  # one connection per section: nothing to wait for
+        return
+    import time
+
+    monkeypatch.setattr(sections, "LOOP_SECONDS", 0)  # every section goes on on a thread at once
+    engine = app.state.database.write_engine
+    count = select(func.count()).select_from(Call.__table__)
+
+    def slow_refusal():
+        yield count, None
+        time.sleep(0.3)  # on the thread, its transaction held
+        yield count, None
+        raise Refused()
+
+    def counted():
+        rows = yield count, None
+        return rows[0][0]
+
+    refusing = asyncio.create_task(run_transaction(engine, slow_refusal()))
+    await asyncio.sleep(0.1)
+    assert sections.loop_writer(engine).waiting() is not None  # the slow one is on its thread
+    assert await run_transaction(engine, counted()) == 0
+    with pytest.raises(Refused):
+        await refusing
+
+
 def wal_frames(path: str) -> int:
     """The frames in an SQLite database's WAL (`mxFrame`), read from the WAL-index header in
     its -shm file (https://www.sqlite.org/walformat.html) without touching the database."""

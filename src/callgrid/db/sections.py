@@ -123,7 +123,9 @@ async def run_transaction(engine: AsyncEngine, section: Section[T]) -> T:
         writer = loop_writer(engine)
         if writer is not None:
             while (waiting := writer.waiting()) is not None:
-                await asyncio.shield(waiting)  # a section gone on on a thread
+                # A section gone on on a thread: its end, not its outcome (its refusal is its
+                # own request's answer), and not cancelled should this request be.
+                await asyncio.wait({waiting})
             try:
                 writer.connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
