@@ -89,7 +89,7 @@ async def test_sqlite_brief_writes_keep_the_wal_short_without_checkpointing_in_t
     stall the loop): past the threshold its commits set off passive passes on a thread, and
     the writer copies what was written since in a last pass of its own, so the WAL starts
     again and the file stops growing: by the pages of the bookings up to the threshold and of
-    those made during the passes (about 1.4 MB here, 350 pages, for 200 bookings or 600).
+    those made during the passes (about 1.9 MB here, 460 pages, for 200 bookings or 600).
     Without them it would grow by every booking's pages, 23 or so each (19 MB here)."""
     if backend != "sqlite":
         assert backend == "postgresql"  # no WAL of ours to keep
