@@ -155,11 +155,18 @@ async def test_sqlite_a_section_waiting_for_one_gone_on_a_thread_gets_its_own_an
 
 def wal_frames(path: str) -> int:
     """The frames in an SQLite database's WAL (`mxFrame`), read from the WAL-index header in
-    its -shm file (https://www.sqlite.org/walformat.html) without touching the database."""
-    import struct
+    its -shm file (https://www.sqlite.org/walformat.html) without touching the database.
 
-    with open(f"{path}-shm", "rb") as shm:
-        return struct.unpack_from("=I", shm.read(20), 16)[0]
+    Read by another process: closing a file descriptor of the -shm file drops every POSIX lock
+    this process holds on it, SQLite's own included. The next process to open the database
+    then finds no connection on it, truncates the -shm file and rebuilds it, and this
+    process's connections, which have it mapped, die of SIGBUS on the pages that went (a
+    test worker crashed so in CI)."""
+    import subprocess
+    import sys
+
+    read = "import struct, sys; print(struct.unpack_from('=I', open(sys.argv[1], 'rb').read(20), 16)[0])"
+    return int(subprocess.check_output([sys.executable, "-c", read, f"{path}-shm"], text=True))
 
 
 async def test_sqlite_bookings_go_on_while_the_wal_is_copied_and_it_starts_again_after(
