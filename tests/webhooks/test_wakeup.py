@@ -324,3 +324,30 @@ async def test_with_redis_unreachable_requests_succeed_and_the_poll_delivers(dat
     assert worker.poll() is None and server.process.poll() is None
     assert "could not publish on Redis" in (tmp_path / "serve.log").read_text()
     assert "webhook wake-ups through Redis lost" in (tmp_path / "worker.log").read_text()
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+
+async def test_a_publisher_stopped_as_its_notification_ends_stops():
+    """The process stops (the publisher's task is cancelled) just as a notification it sends
+    ends: the cancellation reaches the publisher all the same. With `asyncio.wait_for` around
+    the send, Python 3.11 handed back the send's result instead, and the publisher went on
+    waiting for the next commit: the process never finished stopping (a test hung so)."""
+    from callgrid.webhooks.wakeup import _after_commits
+
+    sent = []
+    publisher: asyncio.Task
+
+    async def send() -> None:
+        # The stop comes after the send has ended, before the publisher has taken its result.
+        asyncio.get_running_loop().call_soon(publisher.cancel)
+        sent.append(1)
+
+    publisher = asyncio.create_task(_after_commits("a test channel", send))
+    await asyncio.sleep(0)  # registered with the notifier
+    notifier.notify()
+    done, _ = await asyncio.wait({publisher}, timeout=2)
+    assert sent == [1]
+    assert publisher in done, "the publisher did not stop"
+    assert publisher.cancelled()

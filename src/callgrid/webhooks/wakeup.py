@@ -112,7 +112,11 @@ async def _after_commits(what: str, send: Callable[[], Awaitable[None]]) -> None
             await wake.wait()
             wake.clear()  # commits from now on need a notification after this one
             try:
-                await asyncio.wait_for(send(), PUBLISH_WITHIN)
+                # Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that comes
+                # as `send()` ends, and this task then waited for the next commit forever
+                # (a stopping process hung on it).
+                async with asyncio.timeout(PUBLISH_WITHIN):
+                    await send()
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as exc:
