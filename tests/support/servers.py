@@ -18,11 +18,14 @@ CALLGRID = str(Path(sys.executable).with_name("callgrid"))
 
 def callgrid_env(database_url: str, **extra: str) -> dict[str, str]:
     """This environment without any `CALLGRID_` setting of its own, on `database_url`, rate
-    limits off, with `extra` (`CALLGRID_...` variables) over it."""
+    limits off, a pool of 5 connections, with `extra` (`CALLGRID_...` variables) over it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGRID_") or k.startswith("CALLGRID_TEST_")}
     env["CALLGRID_DATABASE_URL"] = database_url
     # Tests make many requests fast from one address; tests/ratelimits/ turn the limits on.
     env["CALLGRID_RATE_LIMITS"] = "false"
+    # A few connections each, not 20: the servers of three test processes, the apps they keep
+    # and their listeners share PostgreSQL's 100 connections (a request waits for a free one).
+    env["CALLGRID_DATABASE_POOL_SIZE"] = "5"
     env.update(extra)
     return env
 
