@@ -23,7 +23,7 @@ def callgrid_env(database_url: str, **extra: str) -> dict[str, str]:
     env["CALLGRID_DATABASE_URL"] = database_url
     # Tests make many requests fast from one address; tests/ratelimits/ turn the limits on.
     env["CALLGRID_RATE_LIMITS"] = "false"
-    # A few connections each, not 20: the servers of three test processes, the apps they keep
+    # A few connections each, not 20: the servers the test processes start, the apps they keep
     # and their listeners share PostgreSQL's 100 connections (a request waits for a free one).
     env["CALLGRID_DATABASE_POOL_SIZE"] = "5"
     env.update(extra)
