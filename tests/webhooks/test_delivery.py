@@ -179,6 +179,10 @@ def by_type(records: list[dict]) -> Counter:
     return Counter(r["json"]["type"] for r in records)
 
 
+# One attempt per event is asserted below. Under a full run's load, a first attempt once failed
+# and was retried (delivered once); the error was not kept, most likely the fast defaults' 2 s
+# timeout. Retries have tests of their own; a failure here now names the attempt's error.
+@pytest.mark.webhook_settings(webhook_timeout_seconds=15.0)
 async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, receiver, clock):
     endpoint = await listen(tenant, receiver)
     mango = await make_mango(tenant)
@@ -256,7 +260,8 @@ async def test_every_event_type_arrives_signed_in_its_envelope(app, tenant, rece
         assert [r["json"]["data"] for r in records if r["json"]["type"] == event_type] == [shown], event_type
 
     delivered = await until(lambda: _settled(tenant, endpoint["id"], 32))  # one attempt per event
-    assert len(delivered) == 32
+    retried = [(a["event_type"], a["attempt"], a["status_code"], a["error"]) for a in delivered if a["attempt"] != 1 or a["error"]]
+    assert len(delivered) == 32, retried
     assert {(a["state"], a["status_code"], a["attempt"]) for a in delivered} == {("delivered", 200, 1)}
 
 
