@@ -34,6 +34,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def bind_processor(self, dialect):
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            # SQLAlchemy's SQLite text ('2030-01-02 03:04:05.000000') in one step: through
+            # process_bind_param and the dialect's formatting it took a create's bindings
+            # (a dozen datetimes) about 4% of its CPU.
+            if value is None:
+                return None
+            if value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
