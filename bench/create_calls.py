@@ -20,7 +20,8 @@ What it does, for one database (a temporary SQLite file in WAL mode by default; 
    server's CPU per request, so one httpx process saturated its core at a few hundred requests
    per second, below the bare ceiling; even this lean client needs two processes for the bare
    ceiling, and it shares the 2 cores with the server and the database;
-5. prints requests/s, p50 and p99 latency of both and the ratio callgrid/bare, then checks with
+5. prints requests/s, p50, p95 and p99 latency of both and the ratio callgrid/bare, and callgrid's
+   own server time per create from its request log (`duration_ms`), then checks with
    SQL that no host has overlapping calls that are not cancelled, and that every 201 is a row.
 
 The figures are for the whole box (client, server and database on one machine), and are noisy
@@ -184,6 +185,7 @@ def drive(url: str, headers: dict, product_id: str, base: datetime, *, clients: 
         "count": len(latencies),
         "rps": len(latencies) / seconds,
         "p50": latencies[len(latencies) // 2] * 1000,
+        "p95": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "statuses": statuses,
         "errors": [e for r in results for e in r["errors"]],
@@ -217,6 +219,19 @@ async def check(database_url: str, host_ids: dict[str, str]) -> tuple[int, dict[
     finally:
         await engine.dispose()
     return overlaps, rows
+
+
+def server_times(log: Path, count: int) -> list[float] | None:
+    """The server time (ms) of the last `count` creates, from callgrid's request log: each line
+    holds `duration_ms`, measured from the request's entry into the app to its response sent.
+    None when the log does not hold them all."""
+    marker = f"POST {CREATE_PATH} 201 duration_ms="
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        at = line.find(marker)
+        if at >= 0:
+            found.append(float(line[at + len(marker):].split(" ", 1)[0]))
+    return sorted(found[-count:]) if len(found) >= count else None
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -288,6 +303,8 @@ def run(args) -> None:
             **load,
         )
         results["callgrid"]["cpu_ms"] = (tree_cpu_seconds(callgrid.pid) - cpu) * 1000 / results["callgrid"]["count"]
+        time.sleep(0.5)  # the last lines of the request log written
+        in_server = server_times(logs / "callgrid.log", results["callgrid"]["count"])
         if on_postgresql:
             results["callgrid"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["callgrid"]["count"]
 
@@ -296,10 +313,10 @@ def run(args) -> None:
         print(f"{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
               f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
         database_column = f" {'db cpu ms/req':>14}" if on_postgresql else ""
-        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}  statuses")
+        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}  statuses")
         for name, r in results.items():
             database = f" {r['db_cpu_ms']:14.2f}" if on_postgresql else ""
-            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}  {r['statuses']}")
+            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}  {r['statuses']}")
             for error in r["errors"]:
                 print(f"    {name}: {error}")
         print(f"ratio callgrid/bare: {results['callgrid']['rps'] / results['bare']['rps']:.2f} "
@@ -308,6 +325,12 @@ def run(args) -> None:
               + ("; db cpu: the local PostgreSQL server's processes over the same stretch" if on_postgresql
                  else "; SQLite's work is the server's own") + ")")
 
+        if in_server is not None:
+            at = lambda q: in_server[min(len(in_server) - 1, int(len(in_server) * q))]  # noqa: E731
+            print(f"callgrid's server time per create (its request log: from the request's entry into the app to "
+                  f"its response sent): p50 {at(0.5):.1f} ms, p99 {at(0.99):.1f} ms, max {in_server[-1]:.1f} ms; the rest "
+                  f"of the latency above is the wait for the server's event loop{'s' if args.workers > 1 else ''} "
+                  f"(the other connections' requests ahead) and the client's side")
         overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
         for name, r in results.items():
             print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)")
