@@ -328,9 +328,9 @@ def run(args) -> None:
         if in_server is not None:
             at = lambda q: in_server[min(len(in_server) - 1, int(len(in_server) * q))]  # noqa: E731
             print(f"callgrid's server time per create (its request log: from the request's entry into the app to "
-                  f"its response sent): p50 {at(0.5):.1f} ms, p99 {at(0.99):.1f} ms, max {in_server[-1]:.1f} ms; the rest "
-                  f"of the latency above is the wait for the server's event loop{'s' if args.workers > 1 else ''} "
-                  f"(the other connections' requests ahead) and the client's side")
+                  f"its response sent, the waits in the app for the database and the event loop included): p50 "
+                  f"{at(0.5):.1f} ms, p99 {at(0.99):.1f} ms, max {in_server[-1]:.1f} ms; the rest of the latency above is "
+                  f"outside the app: the request waiting to be read by the server's event loop, and the client's side")
         overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
         for name, r in results.items():
             print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)")
