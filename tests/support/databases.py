@@ -115,7 +115,7 @@ class _Cleaner:
             except asyncpg.LockNotAvailableError:
                 raise AssertionError(f"cleaning waited {LOCK_TIMEOUT} s for locks held by: {await _holders(connection)}") from None
             except asyncpg.DeadlockDetectedError:
-                # A background write of an app kept across tests (a room's timeline batch,
+                # A background write of an app kept across tests (such as a room's timeline batch,
                 # whose foreign keys lock rows of several rooms) met the DELETEs going the
                 # other way. PostgreSQL rolled one side back; when it was this one, again.
                 if attempt == DEADLOCK_ATTEMPTS:
