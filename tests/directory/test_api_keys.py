@@ -3,15 +3,16 @@
 
 import re
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from callgrid.db.session import write_session
 from callgrid.tenancy import revocations
 from callgrid.tenancy.auth import KeyCache
 from callgrid.tenancy.keys import hash_key
-from callgrid.tenancy.models import ApiKey
+from callgrid.tenancy.models import ApiKey, ApiKeyChanges
 from tests.directory.conftest import MISSING, assert_problem
 from tests.support.tenants import client
 
@@ -138,3 +139,32 @@ async def test_a_cached_key_revoked_by_another_process_stops_at_once(app, tenant
                     break
                 await asyncio.sleep(0.01)
         assert_problem(await other.get("/api/v1/products"), 401)
+
+
+async def test_a_revocation_or_a_deletion_moves_the_key_changes_and_a_use_does_not(app, tenant, backend, clock):
+    """SQLite: the one row a process reads when the database changed (tenancy.revocations) moves
+    with every revocation or deletion of a key, through triggers; a key's use (last_used_at) or
+    a new key leaves it. PostgreSQL tells processes through NOTIFY and leaves the row alone."""
+
+    async def version() -> int | None:
+        async with write_session(app.state.database) as session:
+            return (await session.execute(select(ApiKeyChanges.version).where(ApiKeyChanges.id == 1))).scalar_one_or_none()
+
+    async def change(statement) -> None:
+        async with write_session(app.state.database) as session:
+            await session.execute(statement)
+            await session.commit()
+
+    first = (await tenant.client.post(KEYS, json={})).json()
+    second = (await tenant.client.post(KEYS, json={})).json()
+    before = await version()
+    await change(update(ApiKey).where(ApiKey.id == UUID(first["id"])).values(last_used_at=clock()))
+    assert await version() == before
+    assert (await tenant.client.delete(f"{KEYS}/{first['id']}")).status_code == 204
+    revoked = await version()
+    await change(delete(ApiKey).where(ApiKey.id == UUID(second["id"])))
+    deleted = await version()
+    if backend == "sqlite":
+        assert (revoked, deleted) == ((before or 0) + 1, (before or 0) + 2)
+    else:
+        assert before == revoked == deleted  # whatever the row holds: no trigger moves it

@@ -36,6 +36,18 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class ApiKeyChanges(Base):
+    """One row, whose `version` moves on every revocation or deletion of an API key: on SQLite,
+    triggers on `api_keys` move it (migration 20261206_api_key_changes), and a process that
+    sees the database change reads this row alone to know whether its key cache still holds
+    (callgrid.tenancy.revocations). PostgreSQL tells the processes through NOTIFY instead."""
+
+    __tablename__ = "api_key_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+
+
 class WhitelabelDomain(IdMixin, TimestampMixin, Base):
     """A host name (e.g. `calls.example.com`) under which an organization serves its pages."""
 

@@ -12,9 +12,9 @@ The cache is trusted only while something tells the process of revocations made 
   every request reads its key; when it is up again the cache starts empty.
 - **SQLite.** Each request asks SQLite, on a connection of its own in the event loop's thread,
   for `PRAGMA data_version`: a number that changes when another connection commits (a few
-  microseconds, no I/O when nothing changed). When it has changed, the process reads the keys'
-  revocation state (`count(revoked_at)`, `max(revoked_at)`, `count(*)` of `api_keys`: one
-  small read) and empties its cache when that changed.
+  microseconds, no I/O when nothing changed). When it has changed, the process reads the one
+  row of `api_key_changes`, whose `version` triggers move on every revocation or deletion of a
+  key (a read by primary key, however many keys there are), and empties its cache when it moved.
 
 Neither adds a round trip to a request whose key is cached: no read of its own per request.
 """
@@ -90,29 +90,32 @@ class Watcher:
                 cache.discard(key_hash)
 
 
-class SqliteWatcher(Watcher):
-    """`PRAGMA data_version` per request; the revocation state read when it has moved."""
+_UNREAD = object()
 
-    _STATE = "SELECT count(revoked_at), max(revoked_at), count(*) FROM api_keys"
+
+class SqliteWatcher(Watcher):
+    """`PRAGMA data_version` per request; the keys' changes read when it has moved."""
+
+    _STATE = "SELECT version FROM api_key_changes WHERE id = 1"
 
     def __init__(self, cache: Callable[[], object], path: str):
         super().__init__(cache)
         self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
         self._version: int | None = None
-        self._state: tuple | None = None
+        self._state: tuple | None | object = _UNREAD  # the row (None: not there)
 
     def vouch(self) -> bool:
         try:
             version = self._connection.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return True
-            state = tuple(self._connection.execute(self._STATE).fetchone())
+            state = self._connection.execute(self._STATE).fetchone()
         except sqlite3.Error:
             self._version = None  # read the state again next time
             return False
         self._version = version
         if state != self._state:
-            if self._state is not None:
+            if self._state is not _UNREAD:
                 self.forget(None)
             self._state = state
         return True
