@@ -155,9 +155,10 @@ async def test_a_revocation_or_a_deletion_moves_the_key_changes_and_a_use_does_n
             await session.execute(statement)
             await session.commit()
 
+    before = await version()
     first = (await tenant.client.post(KEYS, json={})).json()
     second = (await tenant.client.post(KEYS, json={})).json()
-    before = await version()
+    assert await version() == before
     await change(update(ApiKey).where(ApiKey.id == UUID(first["id"])).values(last_used_at=clock()))
     assert await version() == before
     assert (await tenant.client.delete(f"{KEYS}/{first['id']}")).status_code == 204
