@@ -17,7 +17,8 @@ SQLALCHEMY = DateTime(timezone=True).dialect_impl(DIALECT).bind_processor(DIALEC
 
 
 def sqlalchemy_text(value: datetime) -> str:
-    return SQLALCHEMY(UTCDateTime().process_bind_param(value, DIALECT))
+    """What SQLAlchemy's SQLite DATETIME writes for the value in UTC, without its zone."""
+    return SQLALCHEMY(value.astimezone(UTC).replace(tzinfo=None))
 
 
 offsets = st.one_of(st.just(UTC), st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))))

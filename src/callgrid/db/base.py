@@ -25,14 +25,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return None if value is None else _as_utc(value)
 
     def bind_processor(self, dialect):
         if dialect.name != "sqlite":
@@ -42,13 +35,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             # SQLAlchemy's SQLite text ('2030-01-02 03:04:05.000000') in one step: through
             # process_bind_param and the dialect's formatting it took a create's bindings
             # (a dozen datetimes) about 4% of its CPU.
-            if value is None:
-                return None
-            if value.tzinfo is not UTC:
-                if value.tzinfo is None:
-                    raise ValueError("naive datetime given to a UTC column")
-                value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:26]
+            return None if value is None else _as_utc(value).isoformat(" ", "microseconds")[:26]
 
         return process
 
@@ -58,6 +45,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
