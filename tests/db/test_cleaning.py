@@ -9,11 +9,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from tests.support.databases import clean
-from tests.support.postgres import POSTGRES_URL, plain_dsn
-
-ON_POSTGRESQL = ["postgresql"] if POSTGRES_URL else []
-
+from tests.support.databases import ON_POSTGRESQL, clean
+from tests.support.postgres import plain_dsn
 
 async def waiting_for_a_lock(observer: asyncpg.Connection, pid: int) -> bool:
     return await observer.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid) or False

@@ -18,6 +18,8 @@ from callgrid.migrations.models import Base
 from tests.support.postgres import POSTGRES_URL, new_database, new_database_sync, plain_dsn
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+# For `@pytest.mark.parametrize("backend", ON_POSTGRESQL)`: tests of PostgreSQL alone.
+ON_POSTGRESQL = BACKENDS[1:]
 
 
 def one_each(*values):

@@ -18,7 +18,7 @@ from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.webhooks import emit
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.wakeup import LISTENER_NAME, PG_CHANNEL, publishing
-from tests.support.databases import clean
+from tests.support.databases import ON_POSTGRESQL, clean
 from tests.support.postgres import POSTGRES_URL, plain_dsn
 from tests.support.processes import free_port
 from tests.webhooks.conftest import CALLGRID, Served, create_endpoint, subprocess_env
@@ -35,7 +35,6 @@ WAKE_UPS = (
     + ([("sqlite", True)] if REDIS_URL else [])
     + ([("postgresql", True)] if POSTGRES_URL and REDIS_URL else [])
 )
-ON_POSTGRESQL = ["postgresql"] if POSTGRES_URL else []
 
 
 class Listener:
