@@ -6,20 +6,23 @@ the raw driver), p99 under 50 ms, no double booking, on both databases.
 
 What it does, for one database (a temporary SQLite file in WAL mode by default; with
 `--database-url postgresql+asyncpg://...` a scratch database on that server, dropped afterwards):
-1. starts `callgrid serve` (uvicorn, uvloop, httptools, one process) on a free loopback port; it
+1. starts `callgrid serve` (uvicorn, httptools, asyncio's event loop or `--loop uvloop`, one process
+   or `--workers N`) on a free loopback port; it
    migrates the fresh database (so PostgreSQL has the exclusion constraint on `calls`);
 2. makes two organizations with `callgrid orgs create X --json` and a product in each through
    POST /api/v1/products;
-3. starts bench/bare_create_app.py on the same server stack: one route that validates the same
+3. starts bench/bare_create_app.py on the same server stack and event loop: one route that validates the same
    body with the same Pydantic model and does one INSERT into `calls` with aiosqlite/asyncpg;
 4. drives each server in turn with the same load: `--clients` concurrent keep-alive connections
-   (32), split over `--client-processes` client processes (2), `--requests` requests in all
-   (3000), each a one-time 30-minute call in a distinct slot, so every request should get a 201;
-   one warm-up request per connection is not counted. The client is a minimal HTTP/1.1 client
-   on asyncio streams under uvloop, not httpx: httpx.AsyncClient costs several times the
-   server's CPU per request, so one httpx process saturated its core at a few hundred requests
-   per second, below the bare ceiling; even this lean client needs two processes for the bare
-   ceiling, and it shares the 2 cores with the server and the database;
+   (32), `--requests` requests in all (3000), each a one-time 30-minute call in a distinct slot, so
+   every request should get a 201; first a warm-up of one request per connection, not counted.
+   The load comes from wrk (`--client wrk`, the default; Debian's `apt-get install wrk`), one
+   thread, with bench/create_calls.lua writing each request's body and stopping after its share.
+   wrk is C and spends a few microseconds per request, so the servers and the database have the
+   machine nearly to themselves. `--client python` is a minimal HTTP/1.1 client on asyncio
+   streams under uvloop in two processes instead (httpx.AsyncClient costs several times the
+   server's CPU per request); it needs about a third of a core at these rates, taken from the
+   servers on this 2-core machine;
 5. prints requests/s, p50, p95 and p99 latency of both and the ratio callgrid/bare, and callgrid's
    own server time per create from its request log (`duration_ms`), then checks with
    SQL that no host has overlapping calls that are not cancelled, and that every 201 is a row.
@@ -27,6 +30,7 @@ What it does, for one database (a temporary SQLite file in WAL mode by default; 
 The figures are for the whole box (client, server and database on one machine), and are noisy
 from run to run by 10-20%. It prints figures and never asserts timings.
 
+    apt-get install wrk
     .venv/bin/python bench/create_calls.py
     .venv/bin/python bench/create_calls.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 """
@@ -38,6 +42,9 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,7 +162,8 @@ def _client_process(queue, *args) -> None:
     queue.put(uvloop.run(_client(*args)))
 
 
-def drive(url: str, headers: dict, product_id: str, base: datetime, *, clients: int, processes: int, requests: int) -> dict:
+def drive_python(url: str, headers: dict, product_id: str, base: datetime, *, clients: int, processes: int,
+                 requests: int) -> dict:
     per_connection = max(1, requests // clients)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -191,6 +199,60 @@ def drive(url: str, headers: dict, product_id: str, base: datetime, *, clients: 
         "errors": [e for r in results for e in r["errors"]],
         "created": statuses.get(201, 0) + sum(r["warm_created"] for r in results),
     }
+
+
+def _wrk(url: str, headers: dict, product_id: str, base: datetime, *, clients: int, threads: int, first: int,
+         per_thread: int) -> dict:
+    """One wrk run (bench/create_calls.lua): `threads` threads sharing `clients` connections, each
+    thread `per_thread` responses on slots of its own from `first`."""
+    stride = per_thread + clients  # a thread's slots, the requests in flight when it stops included
+    command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", "600s", "--timeout", "60s",
+               "-s", str(BENCH / "create_calls.lua"), url, "--",
+               str(int(base.timestamp())), str(first), str(stride), str(per_thread), product_id]
+    if "Authorization" in headers:
+        command.append(headers["Authorization"])
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, finished = [], 0
+    for line in wrk.stdout:
+        lines.append(line)
+        if line.startswith("WRK_THREAD_DONE"):
+            finished += 1
+            if finished == threads:
+                wrk.send_signal(signal.SIGINT)  # its main thread sleeps for all of -d; `done` follows
+        elif line.startswith("WRK_RESULT "):
+            result = json.loads(line.removeprefix("WRK_RESULT "))
+    wrk.wait(timeout=60)
+    if finished < threads or "result" not in locals():
+        raise RuntimeError("wrk did not finish its requests:\n" + "".join(lines[-20:]))
+    result["slots"] = threads * stride
+    return result
+
+
+def drive_wrk(url: str, headers: dict, product_id: str, base: datetime, *, clients: int, processes: int,
+              requests: int) -> dict:
+    """The same load from wrk (`--client wrk`): a warm-up of one request per connection, then
+    `requests` timed ones. wrk measures each request from its write to its response read."""
+    warm = _wrk(url, headers, product_id, base, clients=clients, threads=processes, first=0,
+                per_thread=max(1, clients // processes))
+    timed = _wrk(url, headers, product_id, base, clients=clients, threads=processes, first=warm["slots"],
+                 per_thread=max(1, requests // processes))
+    statuses = {int(code): n for code, n in timed["statuses"].items()}
+    return {
+        "count": timed["requests"],
+        "rps": timed["requests"] / timed["seconds"],
+        "p50": timed["p50"] / 1000,
+        "p95": timed["p95"] / 1000,
+        "p99": timed["p99"] / 1000,
+        "statuses": statuses,
+        "errors": timed["errors"],
+        "created": statuses.get(201, 0) + int(warm["statuses"].get("201", 0)),
+    }
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: the load generator's, once it has ended."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -246,7 +308,8 @@ def run(args) -> None:
         port = free_port()
         env = {**os.environ, "CALLGRID_DATABASE_URL": database_url, "CALLGRID_PUBLIC_URL": f"http://127.0.0.1:{port}"}
         callgrid = spawn(
-            [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
+            [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+             "--loop", args.loop],
             env,
             logs / "callgrid.log",
             cwd=BENCH.parent,
@@ -275,7 +338,7 @@ def run(args) -> None:
         }
         bare = spawn(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare_create_app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--loop", "uvloop", "--http", "httptools",
+             "--host", "127.0.0.1", "--port", str(bare_port), "--loop", args.loop, "--http", "httptools",
              "--log-level", "warning", "--no-access-log"],
             bare_env,
             logs / "bare.log",
@@ -287,14 +350,17 @@ def run(args) -> None:
         # Both run the same slots (two different hosts): the tables they write are alike.
         base = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
         load = {"clients": args.clients, "processes": args.client_processes, "requests": args.requests}
+        drive = drive_wrk if args.client == "wrk" else drive_python
         results = {}
         cpu, database_cpu = tree_cpu_seconds(bare.pid), postgres_cpu_seconds() if backend == "postgresql" else None
         on_postgresql = database_cpu is not None  # a PostgreSQL server on this machine, whose CPU time it reads
+        client_cpu = _children_cpu_seconds()
         results["bare"] = drive(f"http://127.0.0.1:{bare_port}/calls", {}, orgs["bare"]["product_id"], base, **load)
         results["bare"]["cpu_ms"] = (tree_cpu_seconds(bare.pid) - cpu) * 1000 / results["bare"]["count"]
+        results["bare"]["client_cpu_ms"] = (_children_cpu_seconds() - client_cpu) * 1000 / results["bare"]["count"]
         if on_postgresql:
             results["bare"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["bare"]["count"]
-        cpu, database_cpu = tree_cpu_seconds(callgrid.pid), postgres_cpu_seconds()
+        cpu, database_cpu, client_cpu = tree_cpu_seconds(callgrid.pid), postgres_cpu_seconds(), _children_cpu_seconds()
         results["callgrid"] = drive(
             f"http://127.0.0.1:{port}{CREATE_PATH}",
             {"Authorization": f"Bearer {orgs['callgrid']['api_key']}"},
@@ -303,27 +369,31 @@ def run(args) -> None:
             **load,
         )
         results["callgrid"]["cpu_ms"] = (tree_cpu_seconds(callgrid.pid) - cpu) * 1000 / results["callgrid"]["count"]
+        results["callgrid"]["client_cpu_ms"] = (_children_cpu_seconds() - client_cpu) * 1000 / results["callgrid"]["count"]
         time.sleep(0.5)  # the last lines of the request log written
         in_server = server_times(logs / "callgrid.log", results["callgrid"]["count"])
         if on_postgresql:
             results["callgrid"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["callgrid"]["count"]
 
         print(f"\nmachine load (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-              f"callgrid serve --workers {args.workers}")
-        print(f"{backend}: {args.clients} concurrent clients over {args.client_processes} client process(es), "
+              f"callgrid serve --workers {args.workers} --loop {args.loop} (and the bare ceiling on the same loop)")
+        client = "wrk thread(s)" if args.client == "wrk" else "Python client process(es)"
+        print(f"{backend}: {args.clients} concurrent connections over {args.client_processes} {client}, "
               f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
         database_column = f" {'db cpu ms/req':>14}" if on_postgresql else ""
-        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}  statuses")
+        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}"
+              f" {'client cpu':>11}  statuses")
         for name, r in results.items():
             database = f" {r['db_cpu_ms']:14.2f}" if on_postgresql else ""
-            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}  {r['statuses']}")
+            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}"
+                  f" {r['client_cpu_ms']:11.3f}  {r['statuses']}")
             for error in r["errors"]:
                 print(f"    {name}: {error}")
         print(f"ratio callgrid/bare: {results['callgrid']['rps'] / results['bare']['rps']:.2f} "
               f"(target: at least 0.5, p99 under 50 ms); server CPU per request, bare/callgrid: "
               f"{results['bare']['cpu_ms'] / results['callgrid']['cpu_ms']:.2f} (server processes only"
               + ("; db cpu: the local PostgreSQL server's processes over the same stretch" if on_postgresql
-                 else "; SQLite's work is the server's own") + ")")
+                 else "; SQLite's work is the server's own") + "; client cpu: the load generator's, ms per request)")
 
         if in_server is not None:
             at = lambda q: in_server[min(len(in_server) - 1, int(len(in_server) * q))]  # noqa: E731
@@ -333,7 +403,9 @@ def run(args) -> None:
                   f"outside the app: the request waiting to be read by the server's event loop, and the client's side")
         overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
         for name, r in results.items():
-            print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)")
+            print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)"
+                  + ("; wrk leaves up to one request per connection unread when it stops, so a few more may be stored"
+                     if args.client == "wrk" else ""))
         print(f"overlapping non-cancelled calls of one host: {overlaps}" + ("" if overlaps else " (no double booking)"))
     finally:
         for process in reversed(processes):
@@ -349,9 +421,18 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server to make a scratch database on; SQLite if absent")
     parser.add_argument("--requests", type=int, default=3000, help="timed requests per server (default 3000)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--client-processes", type=int, default=2, help="client processes sharing them (default 2)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="both servers' event loop (default asyncio, callgrid serve's own default)")
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk",
+                        help="the load generator: wrk (default; Debian's `apt-get install wrk`) or the lean Python client")
+    parser.add_argument("--client-processes", type=int,
+                        help="wrk threads or Python client processes sharing the connections (default 1 and 2)")
     parser.add_argument("--workers", type=int, default=1, help="callgrid serve --workers N (default 1; the bare ceiling runs one)")
     args = parser.parse_args()
+    if args.client_processes is None:
+        args.client_processes = 1 if args.client == "wrk" else 2
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        parser.error("wrk is not installed: `apt-get install wrk` (Debian), or --client python")
     if not 1 <= args.requests <= 100_000 or not 1 <= args.clients <= 256 or not 1 <= args.client_processes <= args.clients:
         parser.error("--requests 1..100000, --clients 1..256, --client-processes 1..clients")
     run(args)

@@ -1,4 +1,6 @@
+import asyncio
 import gc
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -49,12 +51,16 @@ from callgrid.video_calls.render import render_error as render_video_calls_error
 from callgrid.webhooks.endpoints import router as webhooks_router
 from callgrid.webhooks.worker import embedded_worker
 
+log = logging.getLogger("callgrid.app")
+
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # `callgrid serve --loop`: asyncio's own loop, or uvloop's (the module it comes from).
+        log.info("event loop: %s", type(asyncio.get_running_loop()).__module__.partition(".")[0])
         database = open_database(settings)
         app.state.database = database
         app.state.engine = database.engine

@@ -35,6 +35,17 @@ err = Console(stderr=True)
 log = logging.getLogger("callgrid.cli")
 
 
+class EventLoop(StrEnum):
+    """The server's event loop. asyncio's serves the connections with requests waiting in
+    turn, each pass of the loop all of them; uvloop's, under a closed-loop load (32
+    connections each sending its next request as soon as its answer arrives), left some
+    connections' requests unread for hundreds of milliseconds while it served others again
+    and again, for about the same CPU per request (docs/architecture.md, Performance)."""
+
+    asyncio = "asyncio"
+    uvloop = "uvloop"
+
+
 class LogLevel(StrEnum):
     debug = "debug"
     info = "info"
@@ -153,6 +164,7 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="server processes")] = 1,
     log_level: Annotated[LogLevel, typer.Option(help="least severe log records written (stderr)")] = LogLevel.info,
+    loop: Annotated[EventLoop, typer.Option(help="the event loop: asyncio's (fair to every connection) or uvloop")] = EventLoop.asyncio,
 ) -> None:
     """Run the API server: applies migrations; the first start creates an organization."""
     import shutil
@@ -195,7 +207,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            loop="uvloop",
+            loop=loop.value,
             http="httptools",
             log_config=logging_config(log_level.value, settings.log_format),
             log_level=log_level.value,

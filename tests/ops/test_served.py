@@ -104,9 +104,12 @@ def parse_log(text: str, log_format: str) -> list[dict]:
 
 # Each format once, each database once: what is logged does not depend on the database, and the
 # password in PostgreSQL's URL (the secret SQLite's has not) is checked in the text log, which
-# writes values out as they are rather than quoted in JSON.
+# writes values out as they are rather than quoted in JSON. The text run is served by uvloop
+# (`serve --loop uvloop`), the JSON run by the default, asyncio's loop: both serve the API, a
+# room's WebSocket and webhook delivery.
 @pytest.mark.parametrize(("backend", "log_format"), one_each("json", "text"))
 async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_url, log_format, tmp_path):
+    loop = "uvloop" if log_format == "text" else "asyncio"
     receiver = Receiver(500, 200)
     server = Served(
         callgrid_env(
@@ -117,7 +120,7 @@ async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_u
             CALLGRID_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
         ),
         log=tmp_path / "serve.log",
-        args=("--log-level", "debug"),
+        args=("--log-level", "debug", *(("--loop", "uvloop") if loop == "uvloop" else ())),
     )
     secrets: dict[str, str] = {"database password": DB_PASSWORD}
     try:
@@ -193,6 +196,7 @@ async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_u
         assert {a["endpoint"] for a in attempts} == {f"http://127.0.0.1:{receiver.port}/hook"}
         messages = [r["message"] for r in records]
         assert "webhook worker started" in messages and "webhook worker stopped" in messages
+        assert [r["message"] for r in records if r["logger"] == "callgrid.app"] == [f"event loop: {loop}"]
         # Every record of the server that belongs to a request carries its id.
         routes = {r["route"] for r in records if r["logger"] == "callgrid.http"}
         assert {"/v1/rooms/{room_id}/join-tokens", "/rooms/{room_id}", "/api/v1/hosts"} <= routes
@@ -208,6 +212,7 @@ async def test_a_full_run_logs_each_request_and_attempt_and_no_secret(database_u
         assert any(re.search(r"callgrid\.webhooks: webhook ping delivered .*attempt=2 status=200 .*next_retry=-", x)
                    for x in lines), lines
         assert any("webhook worker started" in x for x in lines) and any("webhook worker stopped" in x for x in lines)
+        assert [x.split("callgrid.app: ")[1] for x in lines if "callgrid.app: " in x] == [f"event loop: {loop}"]
     # uvicorn's own WebSocket lines are there (debug), with the token redacted.
     assert "/live?token=***" in log
 
