@@ -11,18 +11,18 @@ What it does, for one database (a temporary SQLite file in WAL mode by default; 
    migrates the fresh database (so PostgreSQL has the exclusion constraint on `calls`);
 2. makes two organizations with `callgrid orgs create X --json` and a product in each through
    POST /api/v1/products;
-3. starts bench/bare_create_app.py on the same server stack and event loop: one route that validates the same
-   body with the same Pydantic model and does one INSERT into `calls` with aiosqlite/asyncpg;
+3. starts bench/bare_create_app.py on the same server stack and event loop: one route that
+   validates the same body with the same Pydantic model and does one INSERT into `calls` with
+   aiosqlite/asyncpg;
 4. drives each server in turn with the same load: `--clients` concurrent keep-alive connections
    (32), `--requests` requests in all (3000), each a one-time 30-minute call in a distinct slot, so
    every request should get a 201; first a warm-up of one request per connection, not counted.
    The load comes from wrk (`--client wrk`, the default; Debian's `apt-get install wrk`), one
    thread, with bench/create_calls.lua writing each request's body and stopping after its share.
-   wrk is C and spends a few microseconds per request, so the servers and the database have the
-   machine nearly to themselves. `--client python` is a minimal HTTP/1.1 client on asyncio
-   streams under uvloop in two processes instead (httpx.AsyncClient costs several times the
-   server's CPU per request); it needs about a third of a core at these rates, taken from the
-   servers on this 2-core machine;
+   wrk spent 0.05 to 0.15 ms of CPU per request here, the Python client below 0.26 to 0.39 ms:
+   the servers and the database share the 2 cores with it. `--client python` is that minimal
+   HTTP/1.1 client on asyncio streams under uvloop, in two processes (httpx.AsyncClient costs
+   several times the server's CPU per request);
 5. prints requests/s, p50, p95 and p99 latency of both and the ratio callgrid/bare, and callgrid's
    own server time per create from its request log (`duration_ms`), then checks with
    SQL that no host has overlapping calls that are not cancelled, and that every 201 is a row.
