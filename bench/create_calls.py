@@ -6,14 +6,15 @@ the raw driver), p99 under 50 ms, no double booking, on both databases.
 
 What it does, for one database (a temporary SQLite file in WAL mode by default; with
 `--database-url postgresql+asyncpg://...` a scratch database on that server, dropped afterwards):
-1. starts `callgrid serve` (uvicorn, httptools, asyncio's event loop or `--loop uvloop`, one process
-   or `--workers N`) on a free loopback port; it
-   migrates the fresh database (so PostgreSQL has the exclusion constraint on `calls`);
+1. starts `callgrid serve` (uvicorn, httptools, asyncio's event loop or `--loop uvloop`, one
+   process or `--workers N`) on a free loopback port; it migrates the fresh database (so
+   PostgreSQL has the exclusion constraint on `calls`);
 2. makes two organizations with `callgrid orgs create X --json` and a product in each through
    POST /api/v1/products;
-3. starts bench/bare_create_app.py on the same server stack and event loop: one route that
-   validates the same body with the same Pydantic model and does one INSERT into `calls` with
-   aiosqlite/asyncpg;
+3. starts bench/bare_create_app.py on the same server stack (one process): one route that
+   validates the same body with the same Pydantic model and does the same conflict check and
+   one INSERT into `calls` with aiosqlite/asyncpg; once on asyncio's event loop and once on
+   uvloop (`--ceiling-loops`), and the faster is the ceiling;
 4. drives each server in turn with the same load: `--clients` concurrent keep-alive connections
    (32), `--requests` requests in all (3000), each a one-time 30-minute call in a distinct slot, so
    every request should get a 201; first a warm-up of one request per connection, not counted.
@@ -23,7 +24,7 @@ What it does, for one database (a temporary SQLite file in WAL mode by default; 
    the servers and the database share the 2 cores with it. `--client python` is that minimal
    HTTP/1.1 client on asyncio streams under uvloop, in two processes (httpx.AsyncClient costs
    several times the server's CPU per request);
-5. prints requests/s, p50, p95 and p99 latency of both and the ratio callgrid/bare, and callgrid's
+5. prints requests/s, p50, p95 and p99 latency of each and the ratio callgrid/bare, and callgrid's
    own server time per create from its request log (`duration_ms`), then checks with
    SQL that no host has overlapping calls that are not cancelled, and that every 201 is a row.
 
@@ -328,7 +329,6 @@ def run(args) -> None:
             org["product_id"] = response.json()["id"]
             orgs[name] = org
 
-        bare_port = free_port()
         bare_env = {
             **os.environ,
             "BARE_DATABASE_URL": database_url,
@@ -336,62 +336,66 @@ def run(args) -> None:
             "BARE_HOST_ID": orgs["bare"]["host"]["id"],
             "BARE_PRODUCT_ID": orgs["bare"]["product_id"],
         }
-        bare = spawn(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare_create_app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--loop", args.loop, "--http", "httptools",
-             "--log-level", "warning", "--no-access-log"],
-            bare_env,
-            logs / "bare.log",
-            cwd=BENCH.parent,
-        )
-        processes.append(bare)
-        wait_healthy(bare, bare_port, logs / "bare.log")
-
-        # Both run the same slots (two different hosts): the tables they write are alike.
+        # Each bare run books its own stretch of slots of the bare host (a year apart); callgrid's
+        # run the first stretch's slots on its own host: the tables they write are alike.
         base = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
         load = {"clients": args.clients, "processes": args.client_processes, "requests": args.requests}
         drive = drive_wrk if args.client == "wrk" else drive_python
+        on_postgresql = backend == "postgresql" and postgres_cpu_seconds() is not None  # its CPU time read here
+
+        def measured(server: subprocess.Popen, url: str, headers: dict, product_id: str, start: datetime) -> dict:
+            database_cpu = postgres_cpu_seconds() if on_postgresql else None
+            cpu, client_cpu = tree_cpu_seconds(server.pid), _children_cpu_seconds()
+            result = drive(url, headers, product_id, start, **load)
+            result["cpu_ms"] = (tree_cpu_seconds(server.pid) - cpu) * 1000 / result["count"]
+            result["client_cpu_ms"] = (_children_cpu_seconds() - client_cpu) * 1000 / result["count"]
+            if on_postgresql:
+                result["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / result["count"]
+            return result
+
         results = {}
-        cpu, database_cpu = tree_cpu_seconds(bare.pid), postgres_cpu_seconds() if backend == "postgresql" else None
-        on_postgresql = database_cpu is not None  # a PostgreSQL server on this machine, whose CPU time it reads
-        client_cpu = _children_cpu_seconds()
-        results["bare"] = drive(f"http://127.0.0.1:{bare_port}/calls", {}, orgs["bare"]["product_id"], base, **load)
-        results["bare"]["cpu_ms"] = (tree_cpu_seconds(bare.pid) - cpu) * 1000 / results["bare"]["count"]
-        results["bare"]["client_cpu_ms"] = (_children_cpu_seconds() - client_cpu) * 1000 / results["bare"]["count"]
-        if on_postgresql:
-            results["bare"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["bare"]["count"]
-        cpu, database_cpu, client_cpu = tree_cpu_seconds(callgrid.pid), postgres_cpu_seconds(), _children_cpu_seconds()
-        results["callgrid"] = drive(
-            f"http://127.0.0.1:{port}{CREATE_PATH}",
-            {"Authorization": f"Bearer {orgs['callgrid']['api_key']}"},
-            orgs["callgrid"]["product_id"],
-            base,
-            **load,
+        for index, loop in enumerate(args.ceiling_loops):
+            bare_port = free_port()
+            bare = spawn(
+                [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare_create_app:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(bare_port), "--loop", loop, "--http", "httptools",
+                 "--log-level", "warning", "--no-access-log"],
+                bare_env,
+                logs / f"bare-{loop}.log",
+                cwd=BENCH.parent,
+            )
+            processes.append(bare)
+            wait_healthy(bare, bare_port, logs / f"bare-{loop}.log")
+            results[f"bare {loop}"] = measured(bare, f"http://127.0.0.1:{bare_port}/calls", {},
+                                               orgs["bare"]["product_id"], base + timedelta(days=400 * index))
+            stop(bare)
+        results["callgrid"] = measured(
+            callgrid, f"http://127.0.0.1:{port}{CREATE_PATH}",
+            {"Authorization": f"Bearer {orgs['callgrid']['api_key']}"}, orgs["callgrid"]["product_id"], base,
         )
-        results["callgrid"]["cpu_ms"] = (tree_cpu_seconds(callgrid.pid) - cpu) * 1000 / results["callgrid"]["count"]
-        results["callgrid"]["client_cpu_ms"] = (_children_cpu_seconds() - client_cpu) * 1000 / results["callgrid"]["count"]
         time.sleep(0.5)  # the last lines of the request log written
         in_server = server_times(logs / "callgrid.log", results["callgrid"]["count"])
-        if on_postgresql:
-            results["callgrid"]["db_cpu_ms"] = (postgres_cpu_seconds() - database_cpu) * 1000 / results["callgrid"]["count"]
+        ceiling_name = max((name for name in results if name.startswith("bare ")), key=lambda name: results[name]["rps"])
+        ceiling = results[ceiling_name]
 
         print(f"\nmachine load (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-              f"callgrid serve --workers {args.workers} --loop {args.loop} (and the bare ceiling on the same loop)")
+              f"callgrid serve --workers {args.workers} --loop {args.loop}; the bare ceiling (one process) on each of "
+              f"{', '.join(args.ceiling_loops)}")
         client = "wrk thread(s)" if args.client == "wrk" else "Python client process(es)"
         print(f"{backend}: {args.clients} concurrent connections over {args.client_processes} {client}, "
-              f"{results['bare']['count']} timed requests each (plus {args.clients} warm-ups)")
+              f"{results['callgrid']['count']} timed requests each (plus {args.clients} warm-ups)")
         database_column = f" {'db cpu ms/req':>14}" if on_postgresql else ""
-        print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}"
+        print(f"{'':14} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11}{database_column}"
               f" {'client cpu':>11}  statuses")
         for name, r in results.items():
             database = f" {r['db_cpu_ms']:14.2f}" if on_postgresql else ""
-            print(f"{name:10} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}"
+            print(f"{name:14} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['cpu_ms']:11.2f}{database}"
                   f" {r['client_cpu_ms']:11.3f}  {r['statuses']}")
             for error in r["errors"]:
                 print(f"    {name}: {error}")
-        print(f"ratio callgrid/bare: {results['callgrid']['rps'] / results['bare']['rps']:.2f} "
-              f"(target: at least 0.5, p99 under 50 ms); server CPU per request, bare/callgrid: "
-              f"{results['bare']['cpu_ms'] / results['callgrid']['cpu_ms']:.2f} (server processes only"
+        print(f"ratio callgrid/bare: {results['callgrid']['rps'] / ceiling['rps']:.2f} against the faster ceiling "
+              f"({ceiling_name}) (target: at least 0.5, p99 under 50 ms); server CPU per request, bare/callgrid: "
+              f"{ceiling['cpu_ms'] / results['callgrid']['cpu_ms']:.2f} (server processes only"
               + ("; db cpu: the local PostgreSQL server's processes over the same stretch" if on_postgresql
                  else "; SQLite's work is the server's own") + "; client cpu: the load generator's, ms per request)")
 
@@ -402,8 +406,9 @@ def run(args) -> None:
                   f"{at(0.5):.1f} ms, p99 {at(0.99):.1f} ms, max {in_server[-1]:.1f} ms; the rest of the latency above is "
                   f"outside the app: the request waiting to be read by the server's event loop, and the client's side")
         overlaps, rows = asyncio.run(check(database_url, {n: o["host"]["id"] for n, o in orgs.items()}))
-        for name, r in results.items():
-            print(f"{name}: {rows[name]} calls stored, {r['created']} answered 201 (warm-ups included)"
+        for name in orgs:
+            created = sum(r["created"] for key, r in results.items() if key.split(" ")[0] == name)
+            print(f"{name}: {rows[name]} calls stored, {created} answered 201 (warm-ups included)"
                   + ("; wrk leaves up to one request per connection unread when it stops, so a few more may be stored"
                      if args.client == "wrk" else ""))
         print(f"overlapping non-cancelled calls of one host: {overlaps}" + ("" if overlaps else " (no double booking)"))
@@ -423,12 +428,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="both servers' event loop (default asyncio, callgrid serve's own default)")
+    parser.add_argument("--ceiling-loops", default="asyncio,uvloop", type=lambda text: text.split(","),
+                        help="the event loops the bare ceiling runs on, one run each; the ratio is against the "
+                             "fastest (default asyncio,uvloop)")
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk",
                         help="the load generator: wrk (default; Debian's `apt-get install wrk`) or the lean Python client")
     parser.add_argument("--client-processes", type=int,
                         help="wrk threads or Python client processes sharing the connections (default 1 and 2)")
     parser.add_argument("--workers", type=int, default=1, help="callgrid serve --workers N (default 1; the bare ceiling runs one)")
     args = parser.parse_args()
+    if not args.ceiling_loops or not set(args.ceiling_loops) <= {"asyncio", "uvloop"}:
+        parser.error("--ceiling-loops: asyncio, uvloop or both, separated by a comma")
     if args.client_processes is None:
         args.client_processes = 1 if args.client == "wrk" else 2
     if args.client == "wrk" and shutil.which("wrk") is None:

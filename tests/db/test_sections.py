@@ -21,6 +21,9 @@ from tests.support.databases import clean, migrate
 from tests.support.postgres import plain_dsn
 
 KEY = 424242
+# pg_locks shows the whole server's locks: the other test process's tests take KEY in their own
+# databases at the same time (a lock holder counted from there failed a run).
+IN_THIS_DATABASE = " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
 
 class Refused(Exception):
@@ -40,7 +43,7 @@ async def lock_holders(url: str) -> int:
     connection = await asyncpg.connect(plain_dsn(url))
     try:
         return await connection.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted", KEY
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted" + IN_THIS_DATABASE, KEY
         )
     finally:
         await connection.close()
@@ -153,6 +156,45 @@ async def test_sqlite_a_section_waiting_for_one_gone_on_a_thread_gets_its_own_an
         await refusing
 
 
+async def test_sqlite_a_section_meeting_another_connections_write_waits_for_it_in_the_event_loop(
+    backend, app, database_url
+):
+    """Another connection's write (this process's driver connection, another process) holds
+    SQLite's write lock: a section that meets it waits for it to end and then runs on the
+    event loop's writer, rather than queue on the driver's thread (where, under load, the
+    sections behind it kept meeting one another there: docs/architecture.md)."""
+    if backend != "sqlite":
+        assert backend == "postgresql"  # no writer in the event loop's thread: nothing to wait for
+        return
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    from callgrid.tenancy.models import ApiKeyChanges
+
+    engine = app.state.database.write_engine
+    writer = sections.loop_writer(engine)
+    upsert = insert(ApiKeyChanges.__table__)
+
+    def mark(version: int):
+        yield upsert, {"id": 1, "version": version}
+
+    other = sqlite3.connect(make_url(database_url).database, isolation_level=None, timeout=5)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        on_loop_writer = writer.connection.total_changes
+        marking = asyncio.create_task(run_transaction(engine, mark(7)))
+        await asyncio.sleep(0.05)
+        assert not marking.done()  # the lock is the other connection's
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    await asyncio.wait_for(marking, 5)
+    assert writer.connection.total_changes == on_loop_writer + 1  # written by the event loop's writer
+    async with app.state.database.read() as session:
+        assert (await session.execute(select(ApiKeyChanges.version))).scalars().all() == [7]
+
+
 def wal_frames(path: str) -> int:
     """The frames in an SQLite database's WAL (`mxFrame`), read from the WAL-index header in
     its -shm file (https://www.sqlite.org/walformat.html) without touching the database.
@@ -248,7 +290,7 @@ _FIND = select(_NOTES.c.id, _NOTES.c.note, _NOTES.c.at).where(_NOTES.c.note == b
 _INSERT_NOTES, _INSERT_MARKS = insert(_NOTES), insert(_MARKS)
 _RENAME = update(_NOTES).where(_NOTES.c.id == bindparam("target")).values(note=bindparam("renamed"))
 AT = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-WAITERS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted"
+WAITERS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted" + IN_THIS_DATABASE
 
 
 def guarded(note: str, writes, *, locked: bool = False, last: bool = False):

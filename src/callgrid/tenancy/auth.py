@@ -117,12 +117,11 @@ async def authenticate(request: Request) -> Principal:
     principal = cache.get(key_hash) if trusted else None
     if principal is None:
         epoch = cache.epoch
-        async with request.app.state.database.read() as session:
-            found = await repository.get_by_key_hash(session, key_hash)
+        found = await repository.key_holder(request.app.state.database.engine, key_hash)
         if found is None:
             raise Unauthorized("invalid token")
-        api_key, organization = found
-        principal = Principal(organization.id, organization.name, api_key.host_id, api_key.id, KeyRole(api_key.role))
+        organization_id, organization_name, host_id, key_id, role = found
+        principal = Principal(organization_id, organization_name, host_id, key_id, KeyRole(role))
         if trusted:
             cache.put(key_hash, principal, epoch)
     usage = getattr(state, "key_usage", None)

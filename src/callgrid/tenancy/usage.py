@@ -1,20 +1,38 @@
 """When each API key was last used (`api_keys.last_used_at`), written cheaply: at most once a
 minute per key and process, by a task of its own after the request's key was verified, so the
 request itself waits for nothing and takes no lock for it (a create's write section is never
-longer for it). The UPDATE skips a key another process marked less than a minute ago."""
+longer for it). The UPDATE skips a key another process marked less than a minute ago.
+
+It is a write section (`db.sections`): on SQLite one statement on the event loop's writer, in
+turn with the requests' sections, rather than a session on the driver's thread, which held
+SQLite's write lock across its trips there and back while the creates under way waited."""
 
 import asyncio
 import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 
+from callgrid.db.base import UTCDateTime
+from callgrid.db.sections import Section, run_transaction
 from callgrid.tenancy.models import ApiKey
 
 log = logging.getLogger("callgrid.auth")
 
 EVERY = timedelta(minutes=1)
+
+_MARK = (
+    update(ApiKey)
+    .where(ApiKey.id == bindparam("key_id"),
+           or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= bindparam("since", type_=UTCDateTime())))
+    # `updated_at` as the ORM's `onupdate` would set it (a section's statements get no defaults).
+    .values(last_used_at=bindparam("now", type_=UTCDateTime()), updated_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+def _mark(key_id: UUID, now: datetime, every: timedelta) -> Section[None]:
+    yield _MARK, {"key_id": key_id, "now": now, "since": now - every}
 
 
 class KeyUsage:
@@ -40,15 +58,7 @@ class KeyUsage:
 
     async def _write(self, key_id: UUID, now: datetime) -> None:
         try:
-            database = self._database_of()
-            async with database.write() as session:
-                await session.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - self.every))
-                    .values(last_used_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                await session.commit()
+            await run_transaction(self._database_of().write_engine, _mark(key_id, now, self.every))
         except Exception as exc:  # a lost mark costs nothing but its minute
             self._marked.pop(key_id, None)
             log.warning("could not record an API key's last use (%s: %s)", type(exc).__name__, exc)
