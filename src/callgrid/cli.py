@@ -40,7 +40,7 @@ class EventLoop(StrEnum):
     turn, each pass of the loop all of them; uvloop's, under a closed-loop load (32
     connections each sending its next request as soon as its answer arrives), left some
     connections' requests unread for hundreds of milliseconds while it served others again
-    and again, for about the same CPU per request (docs/architecture.md, Performance)."""
+    and again, for about the same CPU per request (docs/architecture.md, The event loop)."""
 
     asyncio = "asyncio"
     uvloop = "uvloop"
