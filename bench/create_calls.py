@@ -213,7 +213,7 @@ def _wrk(url: str, headers: dict, product_id: str, base: datetime, *, clients: i
     if "Authorization" in headers:
         command.append(headers["Authorization"])
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines, finished = [], 0
+    lines, finished, result = [], 0, None
     for line in wrk.stdout:
         lines.append(line)
         if line.startswith("WRK_THREAD_DONE"):
@@ -223,7 +223,7 @@ def _wrk(url: str, headers: dict, product_id: str, base: datetime, *, clients: i
         elif line.startswith("WRK_RESULT "):
             result = json.loads(line.removeprefix("WRK_RESULT "))
     wrk.wait(timeout=60)
-    if finished < threads or "result" not in locals():
+    if finished < threads or result is None:
         raise RuntimeError("wrk did not finish its requests:\n" + "".join(lines[-20:]))
     result["slots"] = threads * stride
     return result
