@@ -11,7 +11,7 @@
   the commit.
 """
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -42,6 +42,22 @@ class Database:
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
         await self.engine.dispose()
+
+
+_FOLLOW_UPS = "callgrid.follow_ups"
+
+
+def follow_up(session: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
+    """`work()` runs when the session ends (its commit or rollback done), before a request's
+    response is sent: what must be finished before the caller hears that its change is
+    committed (a revocation waits there for every process to have heard of it). Whether the
+    transaction committed is `work`'s to know (an `after_commit` listener of its own)."""
+    session.info.setdefault(_FOLLOW_UPS, []).append(work)
+
+
+async def run_follow_ups(session: AsyncSession) -> None:
+    for work in session.info.pop(_FOLLOW_UPS, ()):
+        await work()
 
 
 _by_sessionmaker: WeakKeyDictionary[async_sessionmaker, Database] = WeakKeyDictionary()
@@ -93,7 +109,10 @@ class LazySession:
             else:
                 await self._session.rollback()
         finally:
-            await self._session.close()
+            try:
+                await self._session.close()
+            finally:
+                await run_follow_ups(self._session)
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -181,13 +200,15 @@ async def write_session(target: Database | async_sessionmaker) -> AsyncIterator[
     "database is locked" when another writer commits in between.
     """
     database = target if isinstance(target, Database) else _by_sessionmaker.get(target)
-    if database is not None:
-        async with database.write() as session:
+    maker = database.write if database is not None else target
+    session = maker()
+    try:
+        async with session:
+            if database is None:
+                await session.connection(execution_options={IMMEDIATE: True})
             yield session
-        return
-    async with target() as session:
-        await session.connection(execution_options={IMMEDIATE: True})
-        yield session
+    finally:
+        await run_follow_ups(session)
 
 
 def read_session(target: Database | async_sessionmaker) -> AsyncSession:

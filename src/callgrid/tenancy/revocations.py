@@ -7,9 +7,15 @@ The cache is trusted only while something tells the process of revocations made 
 - **PostgreSQL.** The revoking transaction sends `pg_notify('callgrid_api_keys', <key hash>)`,
   which PostgreSQL delivers when, and only if, it commits. Each server process LISTENs on one
   connection of its own (outside the pool, like the webhook listener) and drops the key from
-  its cache as the notification arrives: before the revoking request has answered, in practice.
-  While that connection is not up (starting, lost, reconnecting) the cache is not trusted:
-  every request reads its key; when it is up again the cache starts empty.
+  its cache as the notification arrives, then answers on `callgrid_api_key_acks`. The revoker
+  (a request, `callgrid keys revoke`) listens for those answers from before its commit, and
+  returns only when every listener it saw in `pg_stat_activity` has answered (or has gone,
+  or `ACK_WITHIN` has passed: then it says so in the log). So once a revocation has
+  answered, no process takes the key. (Delivery alone was not enough: under load, a request
+  sent to another process right after the revocation's 204 was served from that process's
+  cache before the notification reached it.) While a listener's connection is not up
+  (starting, lost, reconnecting) its cache is not trusted: every request reads its key; when
+  it is up again the cache starts empty.
 - **SQLite.** Each request asks SQLite, on a connection of its own in the event loop's thread,
   for `PRAGMA data_version`: a number that changes when another connection commits (a few
   microseconds, no I/O when nothing changed). When it has changed, the process reads the one
@@ -23,26 +29,39 @@ import asyncio
 import logging
 import os
 import sqlite3
+import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from callgrid.db.session import follow_up
 
 log = logging.getLogger("callgrid.auth")
 
 PG_CHANNEL = "callgrid_api_keys"
+ACK_CHANNEL = "callgrid_api_key_acks"
+# A listener's application_name once it LISTENs (before, CONNECTING_NAME): a revoker waits
+# for the connections named so.
 LISTENER_NAME = "callgrid-key-listener"
-ALL = "*"  # a notification's payload: forget every cached key
-_PAYLOAD_LIMIT = 7900  # PostgreSQL's is 8000 bytes
+CONNECTING_NAME = "callgrid-key-connecting"
+ALL = "*"  # a notification's hashes: forget every cached key
+_PAYLOAD_LIMIT = 7800  # PostgreSQL's is 8000 bytes, with the revocation's id before the hashes
 RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0
 QUIET_CHECK, ANSWER_WITHIN = 30.0, 10.0
+ACK_WITHIN, STILL_THERE_EVERY = 5.0, 0.25
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_LISTENERS = text(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE :name"
+)
+_STILL_THERE = "SELECT pid FROM pg_stat_activity WHERE pid = any($1::int[])"
 
 
 # The watchers running in this process (one per app), told of this process's own revocations
@@ -63,12 +82,90 @@ async def announce(session: AsyncSession, key_hashes: Iterable[str]) -> None:
             watcher.forget(hashes)
 
     sa_event.listen(session.sync_session, "after_commit", committed, once=True)
-    if session.get_bind().dialect.name != "postgresql":
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
         return
-    payload = ",".join(hashes)
-    if len(payload) > _PAYLOAD_LIMIT:
-        payload = ALL
-    await session.execute(_NOTIFY, {"channel": PG_CHANNEL, "payload": payload})
+    revocation = uuid.uuid4().hex
+    acks = await Acks.listen(bind.url, revocation)
+    listeners = (await session.execute(_LISTENERS, {"name": f"{LISTENER_NAME}-%"})).scalars().all()
+    joined = ",".join(hashes)
+    await session.execute(
+        _NOTIFY, {"channel": PG_CHANNEL, "payload": f"{revocation}:{joined if len(joined) <= _PAYLOAD_LIMIT else ALL}"}
+    )
+    if acks is not None:
+        sa_event.listen(session.sync_session, "after_commit", lambda _session: acks.committed(), once=True)
+        follow_up(session, lambda: acks.settle(set(listeners)))
+
+
+def _parse(payload: str) -> tuple[str | None, list[str] | None]:
+    """A notification's revocation id (None from a server before acks) and its hashes (None: all)."""
+    revocation, _, hashes = payload.rpartition(":")
+    return revocation or None, None if hashes == ALL else hashes.split(",")
+
+
+class Acks:
+    """The revoker's side: a connection of its own LISTENing for the listeners' answers to one
+    revocation, from before the revoking transaction commits."""
+
+    def __init__(self, engine, connection, raw, revocation: str):
+        self._engine, self._connection, self._raw = engine, connection, raw
+        self.revocation = revocation
+        self.heard: set[int] = set()  # the answering listeners' backend pids
+        self._changed = asyncio.Event()
+        self._committed = False
+
+    @classmethod
+    async def listen(cls, url: URL, revocation: str) -> "Acks | None":
+        engine = create_async_engine(url, poolclass=NullPool)
+        connection = None
+        try:
+            async with asyncio.timeout(ANSWER_WITHIN):
+                connection = await engine.connect()
+                raw = (await connection.get_raw_connection()).driver_connection
+                acks = cls(engine, connection, raw, revocation)
+                await raw.add_listener(ACK_CHANNEL, acks._answered)
+                return acks
+        except Exception as exc:  # the revocation still commits and is heard; nobody waits for it
+            log.warning("API key revocation: cannot listen for the processes' answers (%s: %s); not waiting for them",
+                        type(exc).__name__, exc)
+            if connection is not None:
+                with suppress(Exception):
+                    await connection.close()
+            await engine.dispose()
+            return None
+
+    def _answered(self, _connection, pid: int, _channel, payload: str) -> None:
+        if payload == self.revocation:
+            self.heard.add(pid)
+            self._changed.set()
+
+    def committed(self) -> None:
+        self._committed = True
+
+    async def settle(self, listeners: set[int]) -> None:
+        """Once committed: until every listener has answered, gone, or ACK_WITHIN has passed."""
+        try:
+            if self._committed:
+                await self._wait(listeners)
+        finally:
+            with suppress(Exception):
+                await self._connection.close()
+            await self._engine.dispose()
+
+    async def _wait(self, listeners: set[int]) -> None:
+        deadline = time.monotonic() + ACK_WITHIN
+        while waiting := listeners - self.heard:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("API key revocation: no answer from the key listeners with backend pids %s within %.0f s",
+                            sorted(waiting), ACK_WITHIN)
+                return
+            self._changed.clear()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(min(left, STILL_THERE_EVERY)):
+                    await self._changed.wait()
+                continue
+            listeners = {row[0] for row in await self._raw.fetch(_STILL_THERE, sorted(waiting))} | (listeners & self.heard)
 
 
 class Watcher:
@@ -139,13 +236,29 @@ class PostgresWatcher(Watcher):
     def vouch(self) -> bool:
         return self.listening
 
-    def _notified(self, _connection, _pid, _channel, payload: str) -> None:
+    def _notified(self, connection, _pid, _channel, payload: str) -> None:
         self.heard += 1
-        self.forget(None if payload == ALL else payload.split(","))
+        revocation, hashes = _parse(payload)
+        self.forget(hashes)
+        if revocation is not None:  # forgotten: the revoker may answer its client
+            task = asyncio.get_running_loop().create_task(self._answer(connection, revocation))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, connection, revocation: str) -> None:
+        try:
+            async with self._talking:
+                await connection.fetchval("SELECT pg_notify($1, $2)", ACK_CHANNEL, revocation)
+        except Exception as exc:  # the revoker waits ACK_WITHIN, then goes on
+            log.warning("API key revocations: cannot answer revocation %s (%s: %s)", revocation, type(exc).__name__, exc)
 
     async def run(self) -> None:
-        name = f"{LISTENER_NAME}-{os.getpid()}"
-        engine = create_async_engine(self.url, poolclass=NullPool, connect_args={"server_settings": {"application_name": name}})
+        self._talking = asyncio.Lock()  # the LISTEN connection: one statement at a time
+        self._answering: set[asyncio.Task] = set()
+        connecting = f"{CONNECTING_NAME}-{os.getpid()}"
+        engine = create_async_engine(
+            self.url, poolclass=NullPool, connect_args={"server_settings": {"application_name": connecting}}
+        )
         delay = RECONNECT_FIRST
         try:
             while True:
@@ -174,6 +287,8 @@ class PostgresWatcher(Watcher):
             lost = asyncio.Event()
             raw.add_termination_listener(lambda _connection: lost.set())
             await raw.add_listener(PG_CHANNEL, self._notified)
+            # Named as a listener only now, so a revoker waits for no connection that cannot hear it.
+            await raw.execute(f"SET application_name = '{LISTENER_NAME}-{os.getpid()}'")
             # Whatever was revoked while nobody listened: start from an empty cache.
             self.forget(None)
             self.listening = self.connected_once = True
@@ -185,7 +300,7 @@ class PostgresWatcher(Watcher):
                     async with asyncio.timeout(QUIET_CHECK):
                         await lost.wait()
                 except TimeoutError:
-                    async with asyncio.timeout(ANSWER_WITHIN):
+                    async with asyncio.timeout(ANSWER_WITHIN), self._talking:
                         await raw.fetchval("SELECT 1")
             raise ConnectionError("the LISTEN connection was closed")
         except BaseException:
