@@ -101,8 +101,15 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the sender gave up (a timeout test)
 
 
+class Server(ThreadingHTTPServer):
+    # The worker delivers many events at once, each on a connection of its own. With the
+    # default backlog of 5, under a full test run's load, connections beyond it were reset
+    # (the sender saw a ReadError on its first attempt, then a retry: one attempt too many).
+    request_queue_size = 256
+
+
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     print("listening", flush=True)
     server.serve_forever()
