@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import forked
 from tests.support.processes import free_port, stop_process
 
 CALLGRID = str(Path(sys.executable).with_name("callgrid"))
@@ -32,7 +33,7 @@ def callgrid_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str) -> str:
     """Run `callgrid *args` with `env`; its stdout (it must succeed)."""
-    done = subprocess.run([CALLGRID, *args], env=env, capture_output=True, text=True, timeout=60)
+    done = forked.run(list(args), env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -64,25 +65,23 @@ class Served:
         self.database_url = self.env["CALLGRID_DATABASE_URL"]
         self.log = log or Path(tempfile.mkstemp(prefix="callgrid-serve-", suffix=".log")[1])
         self.extra_processes: list[subprocess.Popen] = []
-        with open(self.log, "w") as stderr:
-            self.process = subprocess.Popen(
-                [CALLGRID, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), *args],
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-            )
+        stdout = Path(tempfile.mkstemp(prefix="callgrid-serve-", suffix=".out")[1])
+        command = ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), *args]
+        self.log.write_text("")
+        if forked.ENABLED:
+            self.process = forked.Forked(command, self.env, stdout, self.log)
+        else:
+            with open(self.log, "w") as stderr, open(stdout, "w") as out:
+                self.process = subprocess.Popen([CALLGRID, *command], env=self.env, stdout=out, stderr=stderr)
         try:
             self._wait_until_ready(timeout)
         except BaseException:
             stop_process(self.process)
             raise
-        # The key was flushed before the server listened, so it is in the pipe by now: read
-        # what is there without waiting, then keep the pipe drained.
-        os.set_blocking(self.process.stdout.fileno(), False)
-        printed = self.process.stdout.read() or b""
-        os.set_blocking(self.process.stdout.fileno(), True)
-        self.first_key = printed.decode().strip().splitlines()[0] if printed.strip() else ""
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        # The key was flushed before the server listened, so it is in the file by now.
+        printed = stdout.read_text()
+        stdout.unlink()
+        self.first_key = printed.strip().splitlines()[0] if printed.strip() else ""
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
