@@ -14,6 +14,7 @@ from importlib.metadata import version
 import httpx
 import pytest
 
+from tests.support import forked
 from tests.support.databases import sqlite_url
 from tests.support.postgres import POSTGRES_URL, new_database_sync
 from tests.support.processes import free_port, stop_process
@@ -34,8 +35,7 @@ COMMANDS = {
 
 
 def run(database_url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    env = callgrid_env(database_url, **extra)
-    return subprocess.run([CALLGRID, *args], env=env, capture_output=True, text=True, timeout=120)
+    return forked.run(list(args), callgrid_env(database_url, **extra), timeout=120)
 
 
 def assert_one_line_exit_2(done: subprocess.CompletedProcess, *fragments: str) -> str:

@@ -113,6 +113,16 @@ def _kill_left_behind() -> None:
             forked.wait(5)
 
 
+def start(args: list[str], env: dict[str, str], *, stderr: Path | None = None) -> "Forked | subprocess.Popen":
+    """`callgrid *args` running: stdout dropped, stderr to `stderr` (else dropped)."""
+    if not ENABLED:
+        from tests.support.servers import CALLGRID
+
+        with open(stderr or os.devnull, "w") as log:
+            return subprocess.Popen([CALLGRID, *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    return Forked(args, env, Path(os.devnull), stderr or Path(os.devnull))
+
+
 def run(args: list[str], env: dict[str, str], *, timeout: float = 60) -> subprocess.CompletedProcess:
     """`callgrid *args` to its end: its exit code, stdout and stderr, as `subprocess.run` gives them."""
     if not ENABLED:

@@ -17,8 +17,9 @@ from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.webhooks import emit
 from callgrid.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from callgrid.webhooks.signing import new_secret
+from tests.support import forked
 from tests.support.databases import clean
-from tests.webhooks.conftest import CALLGRID, Receiver, Served, free_port, subprocess_env
+from tests.webhooks.conftest import Receiver, Served, free_port, subprocess_env
 
 CALLS = "/api/v1/external/workshops/video-calls"
 
@@ -100,9 +101,7 @@ async def test_two_worker_processes_deliver_500_events_with_no_duplicate_attempt
             CALLGRID_WEBHOOK_RETRY_SCHEDULE="0,1,1,1,1,1",
         )
         for _ in range(2):
-            processes.append(
-                subprocess.Popen([CALLGRID, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
+            processes.append(forked.start(["worker"], env))
         # Committed in batches while both workers are polling, so both find work.
         for batch in range(10):
             async with sessionmaker() as session:

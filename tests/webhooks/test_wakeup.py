@@ -3,7 +3,6 @@ the fallback. Real `callgrid serve` and `callgrid worker` processes, a real Post
 
 import asyncio
 import os
-import subprocess
 import uuid
 from collections import Counter
 
@@ -18,10 +17,11 @@ from callgrid.db.engine import create_engine, create_sessionmaker
 from callgrid.webhooks import emit
 from callgrid.webhooks.notify import notifier
 from callgrid.webhooks.wakeup import LISTENER_NAME, PG_CHANNEL, publishing
+from tests.support import forked
 from tests.support.databases import ON_POSTGRESQL, clean
 from tests.support.postgres import POSTGRES_URL, plain_dsn
 from tests.support.processes import free_port
-from tests.webhooks.conftest import CALLGRID, Served, create_endpoint, subprocess_env
+from tests.webhooks.conftest import Served, create_endpoint, subprocess_env
 
 REDIS_URL = os.environ.get("CALLGRID_TEST_REDIS_URL")
 CALLS = "/api/v1/external/workshops/video-calls"
@@ -238,8 +238,7 @@ async def test_a_worker_with_a_30_s_poll_delivers_what_a_server_process_commits_
     server = Served(env, free_port(), log=tmp_path / "serve.log")
     processes.append(server.process)
     key = server.first_key  # the server has migrated the database: the worker may start
-    with open(tmp_path / "worker.log", "w") as log:
-        worker = subprocess.Popen([CALLGRID, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    worker = forked.start(["worker"], env, stderr=tmp_path / "worker.log")
     processes.append(worker)
     listening = Listening(database_url, redis, worker.pid)
     ids = await listening.up()
@@ -302,8 +301,7 @@ async def test_with_redis_unreachable_requests_succeed_and_the_poll_delivers(dat
     server = Served(env, free_port(), log=tmp_path / "serve.log")
     processes.append(server.process)
     key = server.first_key
-    with open(tmp_path / "worker.log", "w") as log:
-        worker = subprocess.Popen([CALLGRID, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    worker = forked.start(["worker"], env, stderr=tmp_path / "worker.log")
     processes.append(worker)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", headers={"Authorization": f"Bearer {key}"},
                                  timeout=20, trust_env=False) as client:

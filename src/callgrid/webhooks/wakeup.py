@@ -56,8 +56,18 @@ ANSWER_WITHIN = 10.0  # ... and replaced if none comes within this
 PUBLISH_WITHIN = 2.0
 
 # Published on Redis, so a process's own subscriber can tell its own commits (of which its
-# worker already heard through `notifier`) from other processes'.
+# worker already heard through `notifier`) from other processes'. A process forked from one
+# that imported this module (a server that preloads the app, then forks its workers) draws
+# its own: with the parent's, each would take the others' commits for its own.
 PROCESS_TOKEN = uuid.uuid4().hex
+
+
+def _new_process_token() -> None:
+    global PROCESS_TOKEN
+    PROCESS_TOKEN = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_process_token)
 
 
 def redis_channel(settings: Settings) -> str:
