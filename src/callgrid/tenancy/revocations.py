@@ -87,14 +87,16 @@ async def announce(session: AsyncSession, key_hashes: Iterable[str]) -> None:
         return
     revocation = uuid.uuid4().hex
     acks = await Acks.listen(bind.url, revocation)
+    if acks is not None:  # its connection closed when the session ends, whatever happens next
+        sa_event.listen(session.sync_session, "after_commit", lambda _session: acks.committed(), once=True)
+        follow_up(session, acks.settle)
     listeners = (await session.execute(_LISTENERS, {"name": f"{LISTENER_NAME}-%"})).scalars().all()
     joined = ",".join(hashes)
     await session.execute(
         _NOTIFY, {"channel": PG_CHANNEL, "payload": f"{revocation}:{joined if len(joined) <= _PAYLOAD_LIMIT else ALL}"}
     )
     if acks is not None:
-        sa_event.listen(session.sync_session, "after_commit", lambda _session: acks.committed(), once=True)
-        follow_up(session, lambda: acks.settle(set(listeners)))
+        acks.expected = set(listeners)
 
 
 def _parse(payload: str) -> tuple[str | None, list[str] | None]:
@@ -110,6 +112,7 @@ class Acks:
     def __init__(self, engine, connection, raw, revocation: str):
         self._engine, self._connection, self._raw = engine, connection, raw
         self.revocation = revocation
+        self.expected: set[int] = set()  # the listeners' backend pids when it notified
         self.heard: set[int] = set()  # the answering listeners' backend pids
         self._changed = asyncio.Event()
         self._committed = False
@@ -142,11 +145,11 @@ class Acks:
     def committed(self) -> None:
         self._committed = True
 
-    async def settle(self, listeners: set[int]) -> None:
+    async def settle(self) -> None:
         """Once committed: until every listener has answered, gone, or ACK_WITHIN has passed."""
         try:
             if self._committed:
-                await self._wait(listeners)
+                await self._wait(self.expected)
         finally:
             with suppress(Exception):
                 await self._connection.close()
