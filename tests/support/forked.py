@@ -10,7 +10,8 @@ Callgrid preloaded. Its children are not the test process's children, so `Forked
 exit through the fork server (`multiprocessing.Process`), as `subprocess.Popen` would.
 
 `CALLGRID_TEST_FORK=0` runs every command as `subprocess` would instead (the console script);
-tests of the entry point itself (`--version`, startup failures) always do.
+the tests of the entry point itself (`--version`, a server started as a newcomer types it, in
+tests/ops/test_startup_failures.py) always do.
 """
 
 import atexit
