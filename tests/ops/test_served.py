@@ -8,7 +8,7 @@ import re
 import sqlite3
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from tests.support.databases import one_each, sqlite_url
 from tests.support.postgres import POSTGRES_URL, create_database, drop_database
 from tests.support.processes import free_port
 from tests.support.servers import Served, callgrid_env
+from tests.webhooks.receiver import Server as ReceiverServer
 
 pytestmark = pytest.mark.slow  # real server processes
 
@@ -57,10 +58,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-        self.server.request_queue_size = 256  # the default 5 overflows when many events come at once
-        self.server.server_bind()
-        self.server.server_activate()
+        self.server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

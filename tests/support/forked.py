@@ -39,7 +39,6 @@ _PRELOAD = [
 ]
 
 _context: multiprocessing.context.ForkServerContext | None = None
-_running: list["Forked"] = []
 
 
 def _forking() -> multiprocessing.context.ForkServerContext:
@@ -79,7 +78,6 @@ class Forked:
         self._process = _forking().Process(target=_run, args=(list(args), dict(env), str(stdout), str(stderr)))
         self._process.start()
         self.pid = self._process.pid
-        _running.append(self)
 
     @property
     def returncode(self) -> int | None:
@@ -108,10 +106,9 @@ class Forked:
 @atexit.register
 def _kill_left_behind() -> None:
     # Before multiprocessing's own exit handler, which would wait for them.
-    for forked in _running:
-        if forked.poll() is None:
-            forked.kill()
-            forked.wait(5)
+    for process in multiprocessing.active_children():
+        process.kill()
+        process.join(5)
 
 
 def start(args: list[str], env: dict[str, str], *, stderr: Path | None = None) -> "Forked | subprocess.Popen":

@@ -102,6 +102,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """The receivers' server (this one, and tests/ops/test_served.py's in its test process)."""
+
     # The worker delivers many events at once, each on a connection of its own. With the
     # default backlog of 5, under a full test run's load, connections beyond it were reset
     # (the sender saw a ReadError on its first attempt, then a retry: one attempt too many).

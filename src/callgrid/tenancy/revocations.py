@@ -235,6 +235,8 @@ class PostgresWatcher(Watcher):
         self.connected_once = False
         self.down = False
         self.heard = 0  # notifications received
+        self._talking = asyncio.Lock()  # the LISTEN connection: one statement at a time
+        self._answering: set[asyncio.Task] = set()
 
     def vouch(self) -> bool:
         return self.listening
@@ -256,8 +258,6 @@ class PostgresWatcher(Watcher):
             log.warning("API key revocations: cannot answer revocation %s (%s: %s)", revocation, type(exc).__name__, exc)
 
     async def run(self) -> None:
-        self._talking = asyncio.Lock()  # the LISTEN connection: one statement at a time
-        self._answering: set[asyncio.Task] = set()
         connecting = f"{CONNECTING_NAME}-{os.getpid()}"
         engine = create_async_engine(
             self.url, poolclass=NullPool, connect_args={"server_settings": {"application_name": connecting}}
