@@ -297,7 +297,8 @@ async def test_readyz_goes_503_while_redis_does_not_answer(tmp_path):
 
 async def test_metrics_add_up_across_worker_processes(tmp_path):
     server = Served(callgrid_env(sqlite_url(tmp_path / "workers.db")), workers=2, log=tmp_path / "serve.log")
-    # serve sets PROMETHEUS_MULTIPROC_DIR for its worker processes: read it from theirs.
+    # serve sets PROMETHEUS_MULTIPROC_DIR for its worker processes: read it from its children's
+    # (the fork server the workers are forked from).
     children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
     directories = set()
     for child in children:
