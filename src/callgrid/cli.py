@@ -227,11 +227,12 @@ def serve(
 
 def _fork_workers_from_a_preloaded_server() -> None:
     """uvicorn starts each of `--workers N` (and each replacement of one that died) with
-    multiprocessing's spawn: a new interpreter importing Callgrid, about 2 s of CPU each.
+    multiprocessing's spawn: a new interpreter importing Callgrid, about a second of CPU each.
     Here they are forked from multiprocessing's fork server instead, which imports
     `callgrid.app` once (no app made, no connection, no thread) when the first worker starts,
     after the environment above is set: each worker is a fresh process of its own all the same,
-    and makes its app, connections and event loop itself."""
+    and makes its app, connections and event loop itself. `spawn` is a private name of
+    uvicorn's: tests/ops/test_worker_processes.py fails should it stop being the one used."""
     import multiprocessing
 
     import uvicorn._subprocess
