@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 
 from tests.support.databases import one_each, sqlite_url
 from tests.support.postgres import POSTGRES_URL, create_database, drop_database
-from tests.support.processes import free_port
+from tests.support.processes import children, free_port
 from tests.support.servers import Served, callgrid_env
 from tests.webhooks.receiver import Server as ReceiverServer
 
@@ -299,9 +299,8 @@ async def test_metrics_add_up_across_worker_processes(tmp_path):
     server = Served(callgrid_env(sqlite_url(tmp_path / "workers.db")), workers=2, log=tmp_path / "serve.log")
     # serve sets PROMETHEUS_MULTIPROC_DIR for its worker processes: read it from its children's
     # (the fork server the workers are forked from).
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
     directories = set()
-    for child in children:
+    for child in children(server.process.pid):
         for variable in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
             if variable.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
                 directories.add(Path(variable.split(b"=", 1)[1].decode()))

@@ -12,21 +12,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import sqlite_url
+from tests.support.processes import children
 from tests.support.servers import Served, callgrid_env
 
 pytestmark = pytest.mark.slow  # real server processes
-
-
-def children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def command_line(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+def state_and_parent(pid: int) -> tuple[str, int]:
+    """From /proc/<pid>/stat: the state letter (Z for a zombie) and the parent's pid."""
+    state, parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    return state, int(parent)
 
 
 def started_workers(log: Path) -> list[int]:
@@ -85,7 +84,7 @@ def test_workers_are_forked_from_a_fork_server_with_callgrid_imported_and_a_dead
             assert time.monotonic() < deadline, f"no worker replaced the one killed: {log.read_text()[-2000:]}"
             time.sleep(0.05)
         replacement = started_workers(log)[2]
-        assert parent(replacement) == fork_server
+        assert state_and_parent(replacement)[1] == fork_server
         assert sorted(children(fork_server)) == sorted([workers[1], replacement])
         while answered_by(server.port, [replacement]) != replacement:
             assert time.monotonic() < deadline, "the replacement never answered a connection"
@@ -99,6 +98,6 @@ def test_workers_are_forked_from_a_fork_server_with_callgrid_imported_and_a_dead
 
 def ended(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return state_and_parent(pid)[0] == "Z"
     except FileNotFoundError:
         return True

@@ -5,6 +5,7 @@ import random
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 # Ports for the processes tests start, taken below the system's ephemeral range (32768-60999
 # on Linux), and under `pytest -n N` from a slice of their own per test process. A port is
@@ -59,3 +60,8 @@ def stop_process(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes `pid` started that are still its children (Linux's /proc)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
